@@ -1,0 +1,45 @@
+//! Command-line interface of `maskoracle`.
+
+use clap::{Parser, Subcommand};
+
+/// MaskOracle: a decentralized image-segmentation oracle node.
+///
+/// Logs go to stderr (filter with RUST_LOG or --log); results go to stdout.
+#[derive(Debug, Parser)]
+#[command(name = "maskoracle", version, about, long_about = None)]
+pub struct Cli {
+    /// Log filter in `tracing` syntax, e.g. `info` or `maskoracle=debug`.
+    #[arg(long, global = true, env = "MASKORACLE_LOG", default_value = "info")]
+    pub log: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands of `maskoracle`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the local toolchain: libtorch, thread count, execution profile.
+    Doctor {
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Installs the `tracing` subscriber that writes to stderr.
+pub fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Doctor { json } => crate::doctor::run(json),
+    }
+}

@@ -1,0 +1,43 @@
+//! `maskoracle doctor`: reports the execution profile a worker would pin.
+
+use serde::Serialize;
+
+/// What `maskoracle doctor` reports.
+#[derive(Debug, Serialize)]
+pub struct DoctorReport {
+    /// Version of this binary.
+    pub maskoracle_version: &'static str,
+    /// Intra-op thread count libtorch uses.
+    pub intra_op_threads: i32,
+    /// Whether a CUDA device is visible.
+    pub cuda: bool,
+    /// Result of a small libtorch computation (sum of squares of 0..10, expected 285).
+    pub libtorch_check: i64,
+}
+
+/// Builds the report by querying libtorch.
+pub fn report() -> anyhow::Result<DoctorReport> {
+    let profile = maskoracle_inference::ExecutionProfile::current();
+    Ok(DoctorReport {
+        maskoracle_version: env!("CARGO_PKG_VERSION"),
+        intra_op_threads: profile.intra_op_threads,
+        cuda: profile.cuda,
+        libtorch_check: maskoracle_inference::torch_sum_of_squares(10)?,
+    })
+}
+
+/// Prints the report, as a table or as JSON.
+pub fn run(json: bool) -> anyhow::Result<()> {
+    let r = report()?;
+    tracing::info!(target: "maskoracle::doctor", "libtorch loaded");
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!("maskoracle        {}", r.maskoracle_version);
+        println!("intra-op threads  {}", r.intra_op_threads);
+        println!("cuda              {}", r.cuda);
+        println!("libtorch check    {} (expected 285)", r.libtorch_check);
+    }
+    anyhow::ensure!(r.libtorch_check == 285, "libtorch returned a wrong result");
+    Ok(())
+}
