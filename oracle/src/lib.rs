@@ -1,4 +1,5 @@
 //! The MaskOracle node as a library: the `maskoracle` binary is a thin shell over [`cli`].
 
 pub mod cli;
+pub mod config;
 pub mod doctor;

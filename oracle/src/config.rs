@@ -1,0 +1,326 @@
+//! One configuration resolver for every `maskoracle` command.
+//!
+//! Precedence, lowest to highest: built-in defaults, the TOML file (`--config`, or
+//! `MASKORACLE_CONFIG`, or `./maskoracle.toml` when present), `MASKORACLE_*` environment variables
+//! (nested keys joined with `__`, e.g. `MASKORACLE_WORKER__CONFIRMATIONS=3`), then command-line
+//! flags. [`Config::resolve`] is the only place that merges them, so every command sees the same
+//! values and `maskoracle config` can print exactly what a command would use.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Environment variable prefix for every setting.
+pub const ENV_PREFIX: &str = "MASKORACLE_";
+/// Config file read from the working directory when no other is named.
+pub const DEFAULT_CONFIG_FILE: &str = "maskoracle.toml";
+
+/// Errors while resolving the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A config file was named explicitly but does not exist.
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    /// A value has the wrong type or an unknown key was given.
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    /// Values parse but contradict each other.
+    #[error("invalid configuration: {0}")]
+    Inconsistent(String),
+}
+
+/// Every setting of the node, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// JSON-RPC endpoint of the chain (HTTP or WebSocket).
+    pub rpc_url: String,
+    /// Deployment record written by `deploy/Deploy.s.sol` (contract addresses, deploy block).
+    pub deployment: PathBuf,
+    /// Folder for the node's durable state (cursor, task records, model cache, IPFS repo).
+    pub data_dir: PathBuf,
+    /// Worker settings.
+    pub worker: WorkerConfig,
+    /// Content storage settings.
+    pub ipfs: IpfsConfig,
+    /// Limits for `https://` inputs.
+    pub http: HttpConfig,
+}
+
+/// Settings of `maskoracle worker` and `maskoracle keeper`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Encrypted JSON keystore (Web3 Secret Storage) holding the worker's key.
+    pub keystore: Option<PathBuf>,
+    /// File holding the keystore's password (never put the password itself in the config).
+    pub password_file: Option<PathBuf>,
+    /// Index of an anvil dev account to use instead of a keystore; refused unless chain id is 31337.
+    pub dev_account: Option<u32>,
+    /// Blocks a log must be buried under before the worker acts on it.
+    pub confirmations: u64,
+    /// Milliseconds between polls of the chain head.
+    pub poll_interval_ms: u64,
+    /// Largest block range asked of `eth_getLogs` in one call while backfilling.
+    pub log_chunk_blocks: u64,
+    /// Tasks computed at once (each on a blocking thread, never on the async runtime).
+    pub max_concurrent_tasks: usize,
+    /// libtorch intra-op threads: part of the execution profile, keep it equal across workers.
+    pub intra_op_threads: i32,
+    /// Seconds to wait for a transaction receipt before bumping its fees.
+    pub receipt_timeout_s: u64,
+    /// Address of the Prometheus metrics and health endpoint; none to disable.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Also finalize and expire tasks whose deadlines passed (keeper duty).
+    pub keeper: bool,
+}
+
+/// Which content store the node uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IpfsBackend {
+    /// The IPFS node embedded in the process (repository under `data_dir/ipfs`).
+    Embedded,
+    /// A Kubo (or Kubo-compatible pinning service) RPC endpoint.
+    Kubo,
+}
+
+/// Content storage settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IpfsConfig {
+    /// Store used to publish results and fetch inputs and models.
+    pub backend: IpfsBackend,
+    /// Kubo RPC URL, for `backend = "kubo"`.
+    pub kubo_url: String,
+    /// Trustless gateways tried, in order, for content the store cannot find (bytes verified).
+    pub gateways: Vec<String>,
+    /// Peers the embedded node dials at start (multiaddrs with `/p2p/` ids).
+    pub bootstrap: Vec<String>,
+}
+
+/// Limits applied to `https://` inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest body accepted, in bytes.
+    pub max_bytes: u64,
+    /// Deadline for the whole fetch, in seconds.
+    pub timeout_s: u64,
+    /// Redirects followed before giving up.
+    pub max_redirects: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            rpc_url: "http://127.0.0.1:8545".into(),
+            deployment: PathBuf::from("deploy/records/31337.json"),
+            data_dir: PathBuf::from(".maskoracle"),
+            worker: WorkerConfig::default(),
+            ipfs: IpfsConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            keystore: None,
+            password_file: None,
+            dev_account: None,
+            confirmations: 1,
+            poll_interval_ms: 500,
+            log_chunk_blocks: 2_000,
+            max_concurrent_tasks: 1,
+            intra_op_threads: 2,
+            receipt_timeout_s: 30,
+            metrics_listen: None,
+            keeper: true,
+        }
+    }
+}
+
+impl Default for IpfsConfig {
+    fn default() -> Self {
+        Self {
+            backend: IpfsBackend::Embedded,
+            kubo_url: "http://127.0.0.1:5001".into(),
+            gateways: Vec::new(),
+            bootstrap: Vec::new(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 20 * 1024 * 1024,
+            timeout_s: 20,
+            max_redirects: 5,
+        }
+    }
+}
+
+impl Config {
+    /// Resolves defaults, file, environment and `overrides` (flags, as a partial tree of the same
+    /// shape; absent keys leave lower layers untouched).
+    ///
+    /// `file`: an explicitly named config file (must exist); `None` reads `MASKORACLE_CONFIG` or,
+    /// failing that, `./maskoracle.toml` if it exists.
+    pub fn resolve(file: Option<&Path>, overrides: impl Serialize) -> Result<Self, ConfigError> {
+        let named = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("MASKORACLE_CONFIG").map(PathBuf::from));
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match named {
+            Some(path) if !path.is_file() => return Err(ConfigError::MissingFile(path)),
+            Some(path) => fig = fig.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                fig = fig.merge(Toml::file_exact(DEFAULT_CONFIG_FILE))
+            }
+            None => {}
+        }
+        let config: Config = fig
+            .merge(Env::prefixed(ENV_PREFIX).filter(is_config_key).split("__"))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Top-level keys of [`Config`]: other `MASKORACLE_*` variables (the toolchain's, `MASKORACLE_LOG`)
+    /// are not configuration and are left alone.
+    const KEYS: [&'static str; 6] = [
+        "rpc_url",
+        "deployment",
+        "data_dir",
+        "worker",
+        "ipfs",
+        "http",
+    ];
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let w = &self.worker;
+        if w.keystore.is_some() && w.dev_account.is_some() {
+            return Err(ConfigError::Inconsistent(
+                "worker.keystore and worker.dev_account are exclusive".into(),
+            ));
+        }
+        if w.max_concurrent_tasks == 0 || w.intra_op_threads < 1 || w.log_chunk_blocks == 0 {
+            return Err(ConfigError::Inconsistent(
+                "worker.max_concurrent_tasks, worker.intra_op_threads and worker.log_chunk_blocks must be >= 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn is_config_key(key: &figment::value::UncasedStr) -> bool {
+    let key = key.as_str().to_ascii_lowercase();
+    let top = key.split("__").next().unwrap_or_default();
+    Config::KEYS.contains(&top) && (top == key || ["worker", "ipfs", "http"].contains(&top))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[derive(Serialize, Default)]
+    struct Flags {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rpc_url: Option<String>,
+    }
+
+    fn resolve_in_jail(flags: Flags) -> Result<Config, ConfigError> {
+        Config::resolve(None, flags)
+    }
+
+    #[test]
+    fn defaults_apply_without_file_env_or_flags() {
+        Jail::expect_with(|jail| {
+            // The toolchain's own MASKORACLE_* variables are not configuration keys.
+            jail.set_env("MASKORACLE_TOOLS_VENV", "/opt/venv");
+            jail.set_env("MASKORACLE_LOG", "debug");
+            let c = resolve_in_jail(Flags::default()).expect("resolves");
+            assert_eq!(c, Config::default());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_then_env_then_flags_take_precedence_in_order() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                DEFAULT_CONFIG_FILE,
+                "rpc_url = \"http://file:1\"\n[worker]\nconfirmations = 4\npoll_interval_ms = 900\n",
+            )?;
+            let c = resolve_in_jail(Flags::default()).expect("file");
+            assert_eq!(
+                (
+                    c.rpc_url.as_str(),
+                    c.worker.confirmations,
+                    c.worker.poll_interval_ms
+                ),
+                ("http://file:1", 4, 900)
+            );
+
+            jail.set_env("MASKORACLE_RPC_URL", "http://env:2");
+            jail.set_env("MASKORACLE_WORKER__CONFIRMATIONS", "7");
+            let c = resolve_in_jail(Flags::default()).expect("env");
+            assert_eq!(
+                (
+                    c.rpc_url.as_str(),
+                    c.worker.confirmations,
+                    c.worker.poll_interval_ms
+                ),
+                ("http://env:2", 7, 900)
+            );
+
+            let c = resolve_in_jail(Flags {
+                rpc_url: Some("http://flag:3".into()),
+            })
+            .expect("flags");
+            assert_eq!(c.rpc_url, "http://flag:3");
+            assert_eq!(c.worker.confirmations, 7);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_key_in_file_is_an_error_naming_the_key() {
+        Jail::expect_with(|jail| {
+            jail.create_file(DEFAULT_CONFIG_FILE, "[worker]\nconfirmatons = 4\n")?;
+            let err = resolve_in_jail(Flags::default()).expect_err("typo must fail");
+            assert!(err.to_string().contains("confirmatons"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn named_file_must_exist() {
+        Jail::expect_with(|_| {
+            let err = Config::resolve(Some(Path::new("nope.toml")), Flags::default())
+                .expect_err("missing");
+            assert!(matches!(err, ConfigError::MissingFile(_)));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn keystore_and_dev_account_are_exclusive() {
+        Jail::expect_with(|jail| {
+            jail.set_env("MASKORACLE_WORKER__KEYSTORE", "/k.json");
+            jail.set_env("MASKORACLE_WORKER__DEV_ACCOUNT", "1");
+            let err = resolve_in_jail(Flags::default()).expect_err("exclusive");
+            assert!(matches!(err, ConfigError::Inconsistent(_)));
+            Ok(())
+        });
+    }
+}
