@@ -1,0 +1,292 @@
+//! The worker's durable local state: the event cursor and, per task, what the worker committed to.
+//!
+//! The rule that keeps a crashed worker from being slashed: the digest and the canonical result
+//! are written here (and the write transaction committed, which fsyncs) *before* the commit
+//! transaction is sent. After a restart the worker finds the record, sees the task in `Revealing`
+//! on chain, and reveals from the record without recomputing anything.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+/// Small values: the block cursor and the identity of the chain/deployment the state belongs to.
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Task records keyed by the 32-byte big-endian task id, JSON-encoded [`TaskRecord`] values.
+const TASKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("tasks");
+/// Canonical results keyed by their sha256 (kept so a reveal never needs a recomputation).
+const RESULTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("results");
+
+const CURSOR_KEY: &str = "cursor";
+const IDENTITY_KEY: &str = "identity";
+
+/// Errors of the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The database file could not be opened, read or written.
+    #[error("state database: {0}")]
+    Db(#[from] Box<redb::Error>),
+    /// A stored value does not decode (written by an incompatible version).
+    #[error("state database holds an undecodable {what}: {source}")]
+    Corrupt {
+        /// Which value.
+        what: &'static str,
+        /// Why it failed.
+        source: serde_json::Error,
+    },
+    /// The folder belongs to another chain or deployment.
+    #[error("state folder belongs to {found}, not {expected}: use another data_dir")]
+    WrongIdentity {
+        /// Identity stored in the folder.
+        found: String,
+        /// Identity of the current configuration.
+        expected: String,
+    },
+}
+
+macro_rules! db_err {
+    ($e:expr) => {
+        $e.map_err(|e| StateError::Db(Box::new(redb::Error::from(e))))
+    };
+}
+
+/// Where the worker is with one task. Transitions only move forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskPhase {
+    /// Seen on chain; the worker is drawn and will compute.
+    Seen,
+    /// Result computed and recorded; the commit transaction may not have been sent yet.
+    Computed,
+    /// Commit transaction sent (hash recorded); it may or may not be mined.
+    CommitSent,
+    /// Reveal transaction sent.
+    RevealSent,
+    /// Nothing left to do for this worker (revealed and settled, lost consensus, or expired).
+    Done,
+}
+
+/// What the worker knows and has promised about one task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// Current phase.
+    pub phase: TaskPhase,
+    /// Block the request was seen in.
+    pub request_block: u64,
+    /// `keccak256(abi.encode(keccak256(summary), resultSha256))`, once computed.
+    pub digest: Option<[u8; 32]>,
+    /// sha256 of the canonical result (key into the results table).
+    pub result_sha256: Option<[u8; 32]>,
+    /// ABI-encoded summary revealed on chain.
+    pub summary: Option<Vec<u8>>,
+    /// Hash of the last commit transaction sent.
+    pub commit_tx: Option<[u8; 32]>,
+    /// Hash of the last reveal transaction sent.
+    pub reveal_tx: Option<[u8; 32]>,
+    /// Human-readable note on the last transition (error names, skip reasons).
+    pub note: Option<String>,
+}
+
+impl TaskRecord {
+    /// A record for a task first seen at `request_block`.
+    pub fn seen(request_block: u64) -> Self {
+        Self {
+            phase: TaskPhase::Seen,
+            request_block,
+            digest: None,
+            result_sha256: None,
+            summary: None,
+            commit_tx: None,
+            reveal_tx: None,
+            note: None,
+        }
+    }
+}
+
+/// The durable store (one redb file under the node's data folder).
+pub struct StateStore {
+    db: Database,
+}
+
+impl StateStore {
+    /// Opens (or creates) `path` and checks it belongs to `identity` (e.g. `chainId/hubAddress`).
+    pub fn open(path: &Path, identity: &str) -> Result<Self, StateError> {
+        let db = db_err!(Database::create(path))?;
+        let store = Self { db };
+        let txn = db_err!(store.db.begin_write())?;
+        {
+            let mut meta = db_err!(txn.open_table(META))?;
+            let found = db_err!(meta.get(IDENTITY_KEY))?
+                .map(|v| String::from_utf8_lossy(v.value()).into_owned());
+            match found {
+                Some(found) if found != identity => {
+                    return Err(StateError::WrongIdentity {
+                        found,
+                        expected: identity.to_owned(),
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    db_err!(meta.insert(IDENTITY_KEY, identity.as_bytes()))?;
+                }
+            }
+            db_err!(txn.open_table(TASKS))?;
+            db_err!(txn.open_table(RESULTS))?;
+        }
+        db_err!(txn.commit())?;
+        Ok(store)
+    }
+
+    /// The last block whose logs were fully processed, if any.
+    pub fn cursor(&self) -> Result<Option<u64>, StateError> {
+        let txn = db_err!(self.db.begin_read())?;
+        let meta = db_err!(txn.open_table(META))?;
+        let value = db_err!(meta.get(CURSOR_KEY))?;
+        Ok(value.and_then(|v| v.value().try_into().ok().map(u64::from_be_bytes)))
+    }
+
+    /// Records that every log up to and including `block` was processed.
+    pub fn set_cursor(&self, block: u64) -> Result<(), StateError> {
+        let txn = db_err!(self.db.begin_write())?;
+        {
+            let mut meta = db_err!(txn.open_table(META))?;
+            db_err!(meta.insert(CURSOR_KEY, &block.to_be_bytes()[..]))?;
+        }
+        db_err!(txn.commit())
+    }
+
+    /// The record of `task_id` (32-byte big-endian), if the worker has one.
+    pub fn task(&self, task_id: &[u8; 32]) -> Result<Option<TaskRecord>, StateError> {
+        let txn = db_err!(self.db.begin_read())?;
+        let tasks = db_err!(txn.open_table(TASKS))?;
+        let Some(v) = db_err!(tasks.get(task_id))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(v.value())
+            .map(Some)
+            .map_err(|source| StateError::Corrupt {
+                what: "task record",
+                source,
+            })
+    }
+
+    /// Writes `record` and, when given, the canonical result it refers to, in one durable
+    /// transaction. Returns when the data is on disk.
+    pub fn put_task(
+        &self,
+        task_id: &[u8; 32],
+        record: &TaskRecord,
+        canonical: Option<&[u8]>,
+    ) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec(record).map_err(|source| StateError::Corrupt {
+            what: "task record",
+            source,
+        })?;
+        let txn = db_err!(self.db.begin_write())?;
+        {
+            let mut tasks = db_err!(txn.open_table(TASKS))?;
+            db_err!(tasks.insert(task_id, bytes.as_slice()))?;
+            if let (Some(result), Some(sha)) = (canonical, record.result_sha256.as_ref()) {
+                let mut results = db_err!(txn.open_table(RESULTS))?;
+                db_err!(results.insert(sha, result))?;
+            }
+        }
+        db_err!(txn.commit())
+    }
+
+    /// The canonical result with this sha256, if stored.
+    pub fn result(&self, sha256: &[u8; 32]) -> Result<Option<Vec<u8>>, StateError> {
+        let txn = db_err!(self.db.begin_read())?;
+        let results = db_err!(txn.open_table(RESULTS))?;
+        Ok(db_err!(results.get(sha256))?.map(|v| v.value().to_vec()))
+    }
+
+    /// Every task not yet `Done`, for reconciliation after a restart.
+    pub fn open_tasks(&self) -> Result<Vec<([u8; 32], TaskRecord)>, StateError> {
+        let txn = db_err!(self.db.begin_read())?;
+        let tasks = db_err!(txn.open_table(TASKS))?;
+        let mut out = Vec::new();
+        for entry in db_err!(tasks.iter())? {
+            let (k, v) = db_err!(entry)?;
+            let record: TaskRecord =
+                serde_json::from_slice(v.value()).map_err(|source| StateError::Corrupt {
+                    what: "task record",
+                    source,
+                })?;
+            if record.phase != TaskPhase::Done {
+                out.push((*k.value(), record));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> [u8; 32] {
+        let mut k = [0u8; 32];
+        k[31] = n;
+        k
+    }
+
+    #[test]
+    fn records_and_cursor_survive_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.redb");
+        {
+            let s = StateStore::open(&path, "31337/0xhub").expect("open");
+            assert_eq!(s.cursor().expect("cursor"), None);
+            s.set_cursor(41).expect("cursor");
+            let mut r = TaskRecord::seen(40);
+            r.phase = TaskPhase::Computed;
+            r.digest = Some([7; 32]);
+            r.result_sha256 = Some([9; 32]);
+            s.put_task(&id(1), &r, Some(b"canonical bytes"))
+                .expect("put");
+            s.put_task(
+                &id(2),
+                &TaskRecord {
+                    phase: TaskPhase::Done,
+                    ..TaskRecord::seen(40)
+                },
+                None,
+            )
+            .expect("put");
+        }
+        let s = StateStore::open(&path, "31337/0xhub").expect("reopen");
+        assert_eq!(s.cursor().expect("cursor"), Some(41));
+        let r = s.task(&id(1)).expect("read").expect("present");
+        assert_eq!((r.phase, r.digest), (TaskPhase::Computed, Some([7; 32])));
+        assert_eq!(
+            s.result(&[9; 32]).expect("read").as_deref(),
+            Some(&b"canonical bytes"[..])
+        );
+        let open: Vec<_> = s
+            .open_tasks()
+            .expect("list")
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(open, vec![id(1)], "done tasks are not reconciled again");
+        assert!(s.task(&id(3)).expect("read").is_none());
+    }
+
+    #[test]
+    fn folder_of_another_deployment_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.redb");
+        drop(StateStore::open(&path, "31337/0xaaa").expect("open"));
+        let err = StateStore::open(&path, "1/0xbbb").err().expect("refused");
+        assert!(matches!(err, StateError::WrongIdentity { .. }), "{err}");
+    }
+
+    #[test]
+    fn phases_are_ordered_forward() {
+        assert!(TaskPhase::Seen < TaskPhase::Computed);
+        assert!(TaskPhase::Computed < TaskPhase::CommitSent);
+        assert!(TaskPhase::CommitSent < TaskPhase::RevealSent);
+        assert!(TaskPhase::RevealSent < TaskPhase::Done);
+    }
+}
