@@ -3,5 +3,6 @@
 pub mod cli;
 pub mod config;
 pub mod doctor;
+pub mod keys;
 pub mod metrics;
 pub mod state;
