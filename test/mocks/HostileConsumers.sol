@@ -70,7 +70,10 @@ contract CountingConsumer is RequestingConsumer {
 
     constructor(ITaskHub hub_) RequestingConsumer(hub_) {}
 
-    function _fulfillSegmentation(uint256, bool finalized, bytes32, bytes calldata summary) internal override {
+    function _fulfillSegmentation(uint256, bool finalized, bytes32, bytes calldata summary)
+        internal
+        override
+    {
         ++calls;
         lastFinalized = finalized;
         lastSummary = summary;

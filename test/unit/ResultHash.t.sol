@@ -30,7 +30,9 @@ contract ResultHashTest is Test {
         assertEq(ResultHash.digest(summaryHash, sha), d, "digest");
         assertEq(keccak256(abi.encode(summaryHash, sha)), d, "digest, abi.encode form");
         assertEq(ResultHash.resultHash(taskId, d), vm.parseJsonBytes32(json, ".resultHash"), "resultHash");
-        assertEq(ResultHash.resultSeal(worker, taskId, d), vm.parseJsonBytes32(json, ".resultSeal"), "resultSeal");
+        assertEq(
+            ResultHash.resultSeal(worker, taskId, d), vm.parseJsonBytes32(json, ".resultSeal"), "resultSeal"
+        );
 
         Summary memory s = abi.decode(summary, (Summary));
         assertEq(s.status, vm.parseJsonUint(json, ".status"), "status");

@@ -49,7 +49,9 @@ contract WorkerRegistryTest is Fixture {
         uint256 amount = uint256(type(uint96).max);
         _mintApprove(w, amount);
         vm.expectRevert(
-            abi.encodeWithSelector(IWorkerRegistry.WorkerRegistryStakeOverflow.selector, amount + WORKER_STAKE)
+            abi.encodeWithSelector(
+                IWorkerRegistry.WorkerRegistryStakeOverflow.selector, amount + WORKER_STAKE
+            )
         );
         vm.prank(w);
         registry.stake(amount);
@@ -103,7 +105,10 @@ contract WorkerRegistryTest is Fixture {
         hub.draw(id);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IWorkerRegistry.WorkerRegistryInsufficientFreeStake.selector, w, WORKER_STAKE - TASK_STAKE, WORKER_STAKE
+                IWorkerRegistry.WorkerRegistryInsufficientFreeStake.selector,
+                w,
+                WORKER_STAKE - TASK_STAKE,
+                WORKER_STAKE
             )
         );
         vm.prank(w);
@@ -135,7 +140,9 @@ contract WorkerRegistryTest is Fixture {
         registry.requestUnstake(1e18);
         uint256 release = block.timestamp + UNBONDING;
         vm.warp(release - 1);
-        vm.expectRevert(abi.encodeWithSelector(IWorkerRegistry.WorkerRegistryStillUnbonding.selector, w, release));
+        vm.expectRevert(
+            abi.encodeWithSelector(IWorkerRegistry.WorkerRegistryStillUnbonding.selector, w, release)
+        );
         vm.prank(w);
         registry.withdrawUnstaked();
     }
@@ -173,7 +180,9 @@ contract WorkerRegistryTest is Fixture {
     }
 
     function test_OptIn_RevertWhen_AlreadyOptedIn() public {
-        vm.expectRevert(abi.encodeWithSelector(IWorkerRegistry.WorkerRegistryAlreadyOptedIn.selector, w, modelId));
+        vm.expectRevert(
+            abi.encodeWithSelector(IWorkerRegistry.WorkerRegistryAlreadyOptedIn.selector, w, modelId)
+        );
         vm.prank(w);
         registry.optIn(modelId);
     }
@@ -222,7 +231,9 @@ contract WorkerRegistryTest is Fixture {
     }
 
     function test_DrawAndLock_RevertWhen_NotEnoughWorkers() public {
-        vm.expectRevert(abi.encodeWithSelector(IWorkerRegistry.WorkerRegistryNotEnoughWorkers.selector, modelId, 1, 3));
+        vm.expectRevert(
+            abi.encodeWithSelector(IWorkerRegistry.WorkerRegistryNotEnoughWorkers.selector, modelId, 1, 3)
+        );
         vm.prank(address(hub));
         registry.drawAndLock(1, modelId, 1, 3, block.number);
     }
