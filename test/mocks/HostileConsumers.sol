@@ -35,30 +35,41 @@ contract GasBurningConsumer is RequestingConsumer {
     }
 }
 
-/// @notice Re-enters the hub (expire, withdraw) from the callback; records whether the hub refused.
+/// @notice Re-enters the hub (expire, withdraw) from the callback and records that both were refused.
 contract ReentrantConsumer is RequestingConsumer {
-    bool public reentryRefused;
+    bool public expireRefused;
+    bool public withdrawRefused;
 
     constructor(ITaskHub hub_) RequestingConsumer(hub_) {}
 
     function _fulfillSegmentation(uint256 taskId, bool, bytes32, bytes calldata) internal override {
-        try hub.expire(taskId) {
-            reentryRefused = false;
-        } catch {
-            reentryRefused = true;
+        try hub.expire(taskId) {}
+        catch {
+            expireRefused = true;
         }
-        // Then fail loudly: the hub must still record the task as settled.
-        hub.withdraw(1);
+        try hub.withdraw(1) {}
+        catch {
+            withdrawRefused = true;
+        }
     }
 }
 
-/// @notice Returns 4 MiB of data from the callback.
+/// @notice Re-enters the hub and lets the refusal propagate (the callback fails).
+contract ReentrantRevertingConsumer is RequestingConsumer {
+    constructor(ITaskHub hub_) RequestingConsumer(hub_) {}
+
+    function _fulfillSegmentation(uint256 taskId, bool, bytes32, bytes calldata) internal override {
+        hub.finalize(taskId, "");
+    }
+}
+
+/// @notice Returns 1 MiB of data from the callback.
 contract HugeReturnConsumer is RequestingConsumer {
     constructor(ITaskHub hub_) RequestingConsumer(hub_) {}
 
     function _fulfillSegmentation(uint256, bool, bytes32, bytes calldata) internal pure override {
         assembly ("memory-safe") {
-            return(0, 0x400000)
+            return(0, 0x100000)
         }
     }
 }
