@@ -109,7 +109,9 @@ contract ProtocolInvariantTest is Fixture {
         uint256 n = hub.taskCount();
         for (uint256 id = 1; id <= n; ++id) {
             ITaskHub.Task memory t = hub.task(id);
-            if (t.status != ITaskHub.TaskStatus.Requested && t.status != ITaskHub.TaskStatus.Revealing) continue;
+            if (t.status != ITaskHub.TaskStatus.Requested && t.status != ITaskHub.TaskStatus.Revealing) {
+                continue;
+            }
             uint256 snap = vm.snapshotState();
             vm.warp(uint256(t.revealDeadline) + 1);
             vm.prank(makeAddr("keeper"));

@@ -33,7 +33,13 @@ contract ProtocolHandler is Test {
     mapping(uint256 taskId => bytes32) public ghostTerminalPrint;
     mapping(bytes32 action => uint256) public calls;
 
-    constructor(TaskHub hub_, WorkerRegistry registry_, TestToken token_, uint32 modelId_, address publisher) {
+    constructor(
+        TaskHub hub_,
+        WorkerRegistry registry_,
+        TestToken token_,
+        uint32 modelId_,
+        address publisher
+    ) {
         hub = hub_;
         registry = registry_;
         token = token_;
@@ -181,7 +187,8 @@ contract ProtocolHandler is Test {
     }
 
     function expire(uint256 taskSeed, bool revealing) external {
-        uint256 id = _taskIn(taskSeed, revealing ? ITaskHub.TaskStatus.Revealing : ITaskHub.TaskStatus.Requested);
+        uint256 id =
+            _taskIn(taskSeed, revealing ? ITaskHub.TaskStatus.Revealing : ITaskHub.TaskStatus.Requested);
         if (id == 0) return;
         hub.expire(id);
         ++calls["expire"];
@@ -226,7 +233,11 @@ contract ProtocolHandler is Test {
     }
 
     /// @dev Usually a drawn worker in `state`; one time in seven any worker (exercises the reverts).
-    function _drawnOrAny(uint256 id, uint256 who, ITaskHub.ContributionState state) internal view returns (address) {
+    function _drawnOrAny(uint256 id, uint256 who, ITaskHub.ContributionState state)
+        internal
+        view
+        returns (address)
+    {
         if (who % 7 == 0) return workers[who % workers.length];
         ITaskHub.Contribution[] memory cs = hub.contributions(id);
         if (cs.length == 0) {
