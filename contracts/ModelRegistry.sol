@@ -87,6 +87,24 @@ contract ModelRegistry is IModelRegistry {
         active = publisher != address(0) && !m.retired;
     }
 
+    /// @inheritdoc IModelRegistry
+    function isActive(uint32 modelId) external view returns (bool) {
+        Model storage m = _models[modelId];
+        return m.publisher != address(0) && !m.retired;
+    }
+
+    /// @inheritdoc IModelRegistry
+    function publisherOf(uint32 modelId) external view returns (address) {
+        return _models[modelId].publisher;
+    }
+
+    /// @inheritdoc IModelRegistry
+    function requestTerms(uint32 modelId) external view returns (uint96 fee, bool active) {
+        Model storage m = _models[modelId];
+        fee = m.fee;
+        active = m.publisher != address(0) && !m.retired;
+    }
+
     /*//////////////////////////////////////////////////////////////
                                 INTERNAL
     //////////////////////////////////////////////////////////////*/

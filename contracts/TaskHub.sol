@@ -111,7 +111,7 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     /// @inheritdoc ITaskHub
     function request(RequestParams calldata p) external nonReentrant returns (uint256 taskId) {
         _validateRequest(p);
-        (, uint96 fee, bool active) = modelRegistry.terms(p.modelId);
+        (uint96 fee, bool active) = modelRegistry.requestTerms(p.modelId);
         if (!active) revert TaskHubModelInactive(p.modelId);
         uint256 cost = uint256(p.reward) + fee;
         uint256 bal = _balances[msg.sender];
@@ -439,8 +439,9 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         for (uint256 k; k < n; ++k) {
             _balances[winners[k]] += rewardEach + slashEach;
         }
-        _balances[winners[0]] += (reward - rewardEach * n) + (slashed - slashEach * n);
-        (address publisher,,) = modelRegistry.terms(t.modelId);
+        // Rounding remainders go to the first winner.
+        _balances[winners[0]] += reward % n + slashed % n;
+        address publisher = modelRegistry.publisherOf(t.modelId);
         uint256 fee = t.fee;
         if (fee != 0) _balances[publisher] += fee;
         emit TaskFinalized(taskId, winners, rewardEach, slashEach, slashed, publisher, fee);
@@ -458,7 +459,7 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         uint256 r = t.replication;
         workers = new address[](r);
         winners = new address[](t.reveals);
-        uint256 n;
+        uint256 n = 0;
         for (uint256 i; i < r; ++i) {
             Contribution storage c = cs[i];
             address w = c.worker;

@@ -128,8 +128,7 @@ contract WorkerRegistry is IWorkerRegistry, ReentrancyGuardTransient {
 
     /// @inheritdoc IWorkerRegistry
     function optIn(uint32 modelId) external {
-        (,, bool active) = modelRegistry.terms(modelId);
-        if (!active) revert WorkerRegistryModelInactive(modelId);
+        if (!modelRegistry.isActive(modelId)) revert WorkerRegistryModelInactive(modelId);
         WorkerInfo storage info = _workers[msg.sender];
         uint256 count = info.modelCount;
         uint256 set = _modelSets[msg.sender];
@@ -150,7 +149,7 @@ contract WorkerRegistry is IWorkerRegistry, ReentrancyGuardTransient {
         uint256 count = info.modelCount;
         uint256 set = _modelSets[msg.sender];
         uint256 pos = _position(set, count, modelId);
-        if (pos == count) revert WorkerRegistryNotOptedIn(msg.sender, modelId);
+        if (pos >= count) revert WorkerRegistryNotOptedIn(msg.sender, modelId);
         // Move the last entry into the freed position, then clear the last word.
         uint256 last = (set >> (32 * (count - 1))) & 0xffffffff;
         set &= ~(uint256(0xffffffff) << (32 * pos));
@@ -179,12 +178,9 @@ contract WorkerRegistry is IWorkerRegistry, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IWorkerRegistry
-    function release(uint256 taskId, address[] calldata workers, uint256 slashMask)
-        external
-        onlyHub
-        returns (uint256 slashed)
-    {
+    function release(uint256 taskId, address[] calldata workers, uint256 slashMask) external onlyHub {
         uint96 amount = taskStake;
+        uint256 slashed = 0;
         uint256 n = workers.length;
         for (uint256 i; i < n; ++i) {
             address w = workers[i];
@@ -261,7 +257,6 @@ contract WorkerRegistry is IWorkerRegistry, ReentrancyGuardTransient {
 
     /// @dev Sets the worker's weight from `old` to `updated` in each model pool it opted into.
     function _reweigh(address worker, uint256 modelCount, uint256 old, uint256 updated) private {
-        if (modelCount == 0) return;
         uint256 set = _modelSets[worker];
         for (uint256 i; i < modelCount; ++i) {
             _pools[uint32(set >> (32 * i))].update(worker, old, updated);

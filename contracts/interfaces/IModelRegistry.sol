@@ -67,6 +67,15 @@ interface IModelRegistry {
     /// @notice Number of models registered so far (the highest id).
     function modelCount() external view returns (uint32);
 
+    /// @notice Whether the model exists and is not retired.
+    function isActive(uint32 modelId) external view returns (bool);
+
+    /// @notice The model's publisher (zero for an unknown id).
+    function publisherOf(uint32 modelId) external view returns (address);
+
+    /// @notice What a task request needs: the current fee and whether new tasks are accepted.
+    function requestTerms(uint32 modelId) external view returns (uint96 fee, bool active);
+
     /// @notice What a task request needs: publisher, current fee, and whether new tasks are accepted.
     /// Unknown ids return active = false.
     function terms(uint32 modelId) external view returns (address publisher, uint96 fee, bool active);

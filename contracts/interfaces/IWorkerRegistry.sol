@@ -88,11 +88,8 @@ interface IWorkerRegistry {
         returns (address[] memory workers);
 
     /// @notice Hub only: unlocks the task stake of `workers`; those with bit i of `slashMask` set lose it,
-    /// and the slashed tokens are sent to the hub.
-    /// @return slashed Total amount slashed (transferred to the hub).
-    function release(uint256 taskId, address[] calldata workers, uint256 slashMask)
-        external
-        returns (uint256 slashed);
+    /// and the slashed tokens (taskStake x popcount(slashMask)) are sent to the hub.
+    function release(uint256 taskId, address[] calldata workers, uint256 slashMask) external;
 
     /// @notice The draw `drawAndLock` would make now, without locking.
     /// @return workers The drawn workers (fewer than `count` when not enough are eligible).

@@ -134,4 +134,19 @@ contract ModelRegistryTest is Fixture {
         assertEq(pub, address(0));
         assertFalse(active);
     }
+
+    function test_SmallViews() public {
+        assertTrue(models.isActive(modelId));
+        assertEq(models.publisherOf(modelId), publisher);
+        (uint96 fee, bool active) = models.requestTerms(modelId);
+        assertEq(fee, FEE);
+        assertTrue(active);
+        vm.prank(publisher);
+        models.retire(modelId);
+        assertFalse(models.isActive(modelId));
+        (, active) = models.requestTerms(modelId);
+        assertFalse(active);
+        assertFalse(models.isActive(0));
+        assertEq(models.publisherOf(0), address(0));
+    }
 }
