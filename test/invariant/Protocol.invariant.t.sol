@@ -131,7 +131,16 @@ contract ProtocolInvariantTest is Fixture {
     }
 
     function afterInvariant() external view {
+        uint256 finalized;
+        uint256 failed;
+        for (uint256 id = 1; id <= hub.taskCount(); ++id) {
+            ITaskHub.TaskStatus st = hub.task(id).status;
+            if (st == ITaskHub.TaskStatus.Finalized) ++finalized;
+            if (st == ITaskHub.TaskStatus.Failed) ++failed;
+        }
         console.log("tasks", hub.taskCount());
+        console.log("finalized", finalized);
+        console.log("failed", failed);
         console.log("requests", handler.calls("request"));
         console.log("commits", handler.calls("commit"));
         console.log("reveals", handler.calls("reveal"));
