@@ -40,7 +40,7 @@ lint: ## formatting, clippy, forge fmt, slither
 	$(ENV) cargo fmt --all --check
 	$(ENV) cargo clippy --workspace --all-targets -- -D warnings
 	$(ENV) forge fmt --check
-	$(ENV) forge build --build-info
+	$(ENV) forge build --build-info --force
 	$(ENV) "$$MASKORACLE_TOOLS_VENV/bin/slither" . --foundry-ignore-compile \
 		--filter-paths "node_modules|test|deploy" --exclude-informational --exclude-low \
 		--exclude-optimization

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+
+/// @title ITaskHub
+/// @notice Balances, escrow and the task lifecycle: request, lazy draw, commit, reveal, finalize, expire,
+/// callback. Every task reaches Finalized or Failed by its deadlines, whatever workers and consumers do.
+interface ITaskHub {
+    /// @notice Task states: Requested -> Revealing -> Finalized, or -> Failed (expired, refunded).
+    enum TaskStatus {
+        None,
+        Requested,
+        Revealing,
+        Finalized,
+        Failed
+    }
+
+    /// @notice Why a task is where it is (see `taskState`).
+    enum WaitReason {
+        None, // unknown task
+        SeedPending, // the seed block (request block + 1) is not yet mined: no draw, no commit
+        AwaitingCommits, // the draw is possible (or done); drawn workers may commit
+        NotEnoughWorkers, // the pool has fewer eligible workers than R; expirable after the commit deadline
+        SeedExpired, // not drawn within 256 blocks of the seed block: expirable now
+        NoQuorumPossible, // all R committed without Q equal hashes: expirable now
+        CommitDeadlinePassed, // no consensus by the commit deadline: expirable now
+        AwaitingReveals, // consensus reached, winners may reveal
+        RevealDeadlinePassed, // finalizable (at least one reveal) or expirable (none) now
+        Done // terminal state
+    }
+
+    /// @notice Progress of one drawn worker in one task.
+    enum ContributionState {
+        None,
+        Drawn,
+        Committed,
+        Revealed
+    }
+
+    /// @notice What happened to the consumer callback.
+    enum CallbackOutcome {
+        None, // not yet attempted
+        Skipped, // no callback asked (gas limit 0) or the requester has no code
+        Succeeded,
+        Failed // reverted, ran out of gas, re-entered: recorded, settlement stands
+    }
+
+    /// @notice Parameters of a request.
+    /// @param modelId A registered, active model.
+    /// @param replication R, the number of workers drawn (1..MAX_REPLICATION).
+    /// @param quorum Q, equal result hashes needed (R/2 < Q <= R).
+    /// @param reward Split among the workers who reveal the consensus result.
+    /// @param commitWindow Seconds from the request to the commit deadline.
+    /// @param revealWindow Seconds from the commit deadline to the reveal deadline.
+    /// @param callbackGasLimit Gas for the callback to the requester; 0 for none.
+    /// @param input `ipfs://...` or `https://...` of the image.
+    /// @param params Model parameters for the workers (opaque to the hub).
+    struct RequestParams {
+        uint32 modelId;
+        uint8 replication;
+        uint8 quorum;
+        uint96 reward;
+        uint32 commitWindow;
+        uint32 revealWindow;
+        uint24 callbackGasLimit;
+        string input;
+        bytes params;
+    }
+
+    /// @notice A task as stored (three slots).
+    struct Task {
+        address requester;
+        uint32 modelId;
+        uint8 replication;
+        uint8 quorum;
+        TaskStatus status;
+        uint8 commits;
+        uint8 reveals;
+        uint8 leaderCount;
+        CallbackOutcome callbackOutcome;
+        uint96 reward;
+        uint96 fee;
+        uint40 requestBlock;
+        uint24 callbackGasLimit;
+        uint40 commitDeadline;
+        uint40 revealDeadline;
+    }
+
+    /// @notice A task's result hashes. `resultHash` is the leading (after consensus: the winning) hash;
+    /// `summaryHash` and `resultSha256` are recorded by the first reveal.
+    struct Result {
+        bytes32 resultHash;
+        bytes32 summaryHash;
+        bytes32 resultSha256;
+    }
+
+    /// @notice One drawn worker's record in a task.
+    /// @param commitment First 11 bytes of keccak256(abi.encode(resultHash, resultSeal)) as committed.
+    struct Contribution {
+        address worker;
+        ContributionState state;
+        bytes11 commitment;
+    }
+
+    /// @dev The amount is zero.
+    error TaskHubZeroAmount();
+    /// @dev The account's free balance is below the amount.
+    error TaskHubInsufficientBalance(address account, uint256 balance, uint256 needed);
+    /// @dev R or Q out of range.
+    error TaskHubInvalidReplication(uint256 replication, uint256 quorum);
+    /// @dev A window is outside [MIN_WINDOW, MAX_WINDOW].
+    error TaskHubInvalidWindow(uint256 window);
+    /// @dev The reward is zero.
+    error TaskHubZeroReward();
+    /// @dev The callback gas limit is above MAX_CALLBACK_GAS.
+    error TaskHubCallbackGasTooHigh(uint256 gasLimit, uint256 max);
+    /// @dev The input is not an `ipfs://` or `https://` reference of at most MAX_INPUT_BYTES.
+    error TaskHubInvalidInput(uint256 length);
+    /// @dev The params are longer than MAX_PARAMS_BYTES.
+    error TaskHubParamsTooLong(uint256 length);
+    /// @dev The model is unknown or retired.
+    error TaskHubModelInactive(uint32 modelId);
+    /// @dev No task has this id.
+    error TaskHubUnknownTask(uint256 taskId);
+    /// @dev The task is not in the state the call needs (e.g. a commit after consensus).
+    error TaskHubWrongStatus(uint256 taskId, TaskStatus status);
+    /// @dev The seed block is not mined yet.
+    error TaskHubSeedPending(uint256 taskId, uint256 seedBlock);
+    /// @dev The seed block is older than 256 blocks: the task can only expire.
+    error TaskHubSeedExpired(uint256 taskId, uint256 seedBlock);
+    /// @dev The workers are already drawn.
+    error TaskHubAlreadyDrawn(uint256 taskId);
+    /// @dev The commit deadline has passed.
+    error TaskHubCommitDeadlinePassed(uint256 taskId, uint256 deadline);
+    /// @dev The reveal deadline has passed.
+    error TaskHubRevealDeadlinePassed(uint256 taskId, uint256 deadline);
+    /// @dev The reveal deadline has not passed.
+    error TaskHubRevealDeadlineNotPassed(uint256 taskId, uint256 deadline);
+    /// @dev The caller was not drawn for the task.
+    error TaskHubNotDrawn(uint256 taskId, address worker);
+    /// @dev The worker has committed already.
+    error TaskHubAlreadyCommitted(uint256 taskId, address worker);
+    /// @dev The result hash is zero.
+    error TaskHubZeroResultHash();
+    /// @dev The worker has not committed (or revealed already).
+    error TaskHubNotCommitted(uint256 taskId, address worker);
+    /// @dev The revealed data does not reproduce the consensus result hash.
+    error TaskHubResultMismatch(uint256 taskId);
+    /// @dev The revealed data does not open the worker's commitment (copied hash, wrong seal).
+    error TaskHubSealMismatch(uint256 taskId, address worker);
+    /// @dev The summary is required (first reveal, finalize) or does not match the recorded hash.
+    error TaskHubSummaryMismatch(uint256 taskId);
+    /// @dev The task cannot expire yet; `reason` says what it waits for.
+    error TaskHubNotExpirable(uint256 taskId, WaitReason reason);
+    /// @dev Too little gas left to give the callback its full gas limit (63/64 rule); retry with more.
+    error TaskHubInsufficientGasForCallback(uint256 gasLeft, uint256 needed);
+    /// @dev A constructor address is zero.
+    error TaskHubZeroAddress();
+
+    /// @dev `amount` was credited to `account`'s free balance, paid by `from`.
+    event Deposited(address indexed account, address indexed from, uint256 amount);
+    /// @dev `amount` was paid out of `account`'s free balance.
+    event Withdrawn(address indexed account, uint256 amount);
+    /// @dev A task was requested; reward + fee moved from the requester's balance into escrow. `task` is
+    /// the stored record (deadlines, R, Q, reward, fee, request block, callback gas limit).
+    event TaskRequested(
+        uint256 indexed taskId,
+        address indexed requester,
+        uint32 indexed modelId,
+        Task task,
+        string input,
+        bytes params
+    );
+    /// @dev The task's workers were drawn with `seed`, in slot order.
+    event WorkersDrawn(uint256 indexed taskId, bytes32 seed, address[] workers);
+    /// @dev A drawn worker committed.
+    event Committed(uint256 indexed taskId, address indexed worker, bytes32 resultHash);
+    /// @dev Q commits agree on `resultHash`: no more commits, winners reveal.
+    event ConsensusReached(uint256 indexed taskId, bytes32 resultHash);
+    /// @dev The first reveal recorded the result; the summary travels here (only its hash is stored).
+    event ResultRecorded(uint256 indexed taskId, bytes32 resultSha256, uint8 status, bytes summary);
+    /// @dev A winner revealed.
+    event Revealed(uint256 indexed taskId, address indexed worker);
+    /// @dev The task settled: `winners` each got `rewardEach` + `slashShareEach` (the first winner also
+    /// the rounding remainders), `slashed` came from dissenters and non-revealers, the fee went to
+    /// `publisher`.
+    event TaskFinalized(
+        uint256 indexed taskId,
+        address[] winners,
+        uint256 rewardEach,
+        uint256 slashShareEach,
+        uint256 slashed,
+        address publisher,
+        uint256 fee
+    );
+    /// @dev The task expired: `refund` (reward + fee, plus any slashed stake) went to the requester.
+    event TaskExpired(uint256 indexed taskId, WaitReason reason, uint256 refund, uint256 slashed);
+    /// @dev Outcome of the callback to the requester.
+    event CallbackAttempted(uint256 indexed taskId, address indexed target, CallbackOutcome outcome);
+
+    /// @notice Credits `amount` tokens, pulled from the caller, to `account`'s free balance.
+    function deposit(address account, uint256 amount) external;
+
+    /// @notice Pays `amount` of the caller's free balance to the caller.
+    function withdraw(uint256 amount) external;
+
+    /// @notice Requests a segmentation; moves reward + model fee from the caller's balance into escrow.
+    /// The caller is the requester and, when `callbackGasLimit > 0` and it has code, the callback target.
+    /// @return taskId The new task (ids start at 1).
+    function request(RequestParams calldata p) external returns (uint256 taskId);
+
+    /// @notice Draws the task's workers now (commit does it lazily; this is for keepers and tools).
+    function draw(uint256 taskId) external;
+
+    /// @notice Commits a drawn worker's result; the first commit of a task also draws its workers.
+    /// @param resultHash keccak256(abi.encode(taskId, digest)), counted towards the quorum.
+    /// @param resultSeal keccak256(abi.encode(worker, taskId, digest)); only a commitment to it is stored.
+    function commit(uint256 taskId, bytes32 resultHash, bytes32 resultSeal) external;
+
+    /// @notice Reveals a winning commit; the last needed reveal finalizes the task and calls back.
+    /// @param resultSha256 sha256 of the canonical result bytes (later revealers: the recorded one).
+    /// @param summary `abi.encode(Summary)`: required from the first revealer, and from the revealer
+    /// whose reveal settles a task that calls a consumer back; otherwise may be empty (checked if given).
+    function reveal(uint256 taskId, bytes32 resultSha256, bytes calldata summary) external;
+
+    /// @notice After the reveal deadline, settles a task with at least one reveal (permissionless).
+    /// @param summary The recorded summary (from the ResultRecorded event); required when the task
+    /// calls a consumer back, otherwise may be empty (checked if given).
+    function finalize(uint256 taskId, bytes calldata summary) external;
+
+    /// @notice Ends a task that cannot reach a result: refunds the requester in full (permissionless).
+    function expire(uint256 taskId) external;
+
+    /// @notice The task's stored record.
+    function task(uint256 taskId) external view returns (Task memory);
+
+    /// @notice The task's result hashes.
+    function result(uint256 taskId) external view returns (Result memory);
+
+    /// @notice The drawn workers of a task and their progress (empty before the draw).
+    function contributions(uint256 taskId) external view returns (Contribution[] memory);
+
+    /// @notice The task's status and the reason it waits.
+    function taskState(uint256 taskId) external view returns (TaskStatus status, WaitReason reason);
+
+    /// @notice The workers the draw picks (the stored ones once drawn; else what a draw now would pick).
+    /// @return workers Drawn or would-be-drawn workers; fewer than R when not enough are eligible.
+    /// @return stored Whether the draw is already stored.
+    function previewDraw(uint256 taskId) external view returns (address[] memory workers, bool stored);
+
+    /// @notice Whether `worker` is (or, drawn now, would be) one of the task's workers.
+    function isDrawn(uint256 taskId, address worker) external view returns (bool);
+
+    /// @notice An account's free balance.
+    function balanceOf(address account) external view returns (uint256);
+
+    /// @notice Tokens held in escrow by a live task (reward + fee); 0 once terminal.
+    function escrowOf(uint256 taskId) external view returns (uint256);
+
+    /// @notice The token of balances, fees and stakes.
+    function token() external view returns (IERC20);
+
+    /// @notice Number of tasks requested so far (the highest id).
+    function taskCount() external view returns (uint256);
+}

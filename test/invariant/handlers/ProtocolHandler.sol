@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {Test} from "forge-std/Test.sol";
+import {TestToken} from "../../../contracts/devnet/TestToken.sol";
+import {ITaskHub} from "../../../contracts/interfaces/ITaskHub.sol";
+import {ResultHash} from "../../../contracts/libraries/ResultHash.sol";
+import {TaskHub} from "../../../contracts/TaskHub.sol";
+import {Detection, Summary} from "../../../contracts/types/Summary.sol";
+import {WorkerRegistry} from "../../../contracts/WorkerRegistry.sol";
+import {CountingConsumer} from "../../mocks/HostileConsumers.sol";
+
+/// @notice Drives random sequences of deposit, withdraw, stake, unstake, opt-in/out, request, commit,
+/// reveal, finalize, expire and time warps, with bounded inputs so that most calls make progress.
+/// Ghost state: the accounts that can hold hub balances, and a fingerprint of every terminal task.
+contract ProtocolHandler is Test {
+    uint256 internal constant MAX_TASKS = 24;
+    uint24 internal constant CONSUMER_CALLBACK_GAS = 1_000_000;
+
+    TaskHub public immutable hub;
+    WorkerRegistry public immutable registry;
+    TestToken public immutable token;
+    uint32 public immutable modelId;
+    CountingConsumer public immutable consumer;
+
+    address[] public workers;
+    address[] public requesters; // the last one is the consumer contract
+    address[] public accounts; // everyone who can hold a hub balance
+
+    /// @dev Which of two results each worker committed in each task (0 none, 1 or 2).
+    mapping(uint256 taskId => mapping(address worker => uint256)) public ghostVariant;
+    /// @dev Fingerprint of a task when it became terminal (0 while live).
+    mapping(uint256 taskId => bytes32) public ghostTerminalPrint;
+    mapping(bytes32 action => uint256) public calls;
+
+    constructor(
+        TaskHub hub_,
+        WorkerRegistry registry_,
+        TestToken token_,
+        uint32 modelId_,
+        address publisher
+    ) {
+        hub = hub_;
+        registry = registry_;
+        token = token_;
+        modelId = modelId_;
+        for (uint256 i; i < 8; ++i) {
+            workers.push(makeAddr(string.concat("inv-worker", vm.toString(i))));
+            accounts.push(workers[i]);
+        }
+        requesters.push(makeAddr("inv-requester0"));
+        requesters.push(makeAddr("inv-requester1"));
+        consumer = new CountingConsumer(hub_);
+        requesters.push(address(consumer));
+        for (uint256 i; i < requesters.length; ++i) {
+            accounts.push(requesters[i]);
+        }
+        accounts.push(publisher);
+    }
+
+    function accountCount() external view returns (uint256) {
+        return accounts.length;
+    }
+
+    function workerCount() external view returns (uint256) {
+        return workers.length;
+    }
+
+    /*////////////////////////////////////////////////////////////// money */
+
+    function deposit(uint256 who, uint256 amount) external {
+        address a = requesters[who % requesters.length];
+        amount = _bound(amount, 1, 500e18);
+        token.mint(address(this), amount);
+        token.approve(address(hub), amount);
+        hub.deposit(a, amount);
+        ++calls["deposit"];
+    }
+
+    function withdraw(uint256 who, uint256 amount) external {
+        address a = accounts[who % accounts.length];
+        uint256 bal = hub.balanceOf(a);
+        if (bal == 0 || a == address(consumer)) return;
+        amount = _bound(amount, 1, bal);
+        vm.prank(a);
+        hub.withdraw(amount);
+        ++calls["withdraw"];
+    }
+
+    /*////////////////////////////////////////////////////////////// stakes */
+
+    function stake(uint256 who, uint256 amount) external {
+        address w = workers[who % workers.length];
+        amount = _bound(amount, 1, 400e18);
+        token.mint(w, amount);
+        vm.startPrank(w);
+        token.approve(address(registry), amount);
+        registry.stake(amount);
+        vm.stopPrank();
+        ++calls["stake"];
+    }
+
+    function requestUnstake(uint256 who, uint256 amount) external {
+        address w = workers[who % workers.length];
+        uint256 free = registry.freeStake(w);
+        if (free == 0) return;
+        amount = _bound(amount, 1, free / 4 + 1);
+        vm.prank(w);
+        registry.requestUnstake(amount);
+        ++calls["requestUnstake"];
+    }
+
+    function withdrawUnstaked(uint256 who) external {
+        address w = workers[who % workers.length];
+        vm.prank(w);
+        try registry.withdrawUnstaked() {
+            ++calls["withdrawUnstaked"];
+        } catch {}
+    }
+
+    function toggleOptIn(uint256 who) external {
+        address w = workers[who % workers.length];
+        bool optedIn = registry.isOptedIn(w, modelId);
+        vm.prank(w);
+        if (optedIn) registry.optOut(modelId);
+        else registry.optIn(modelId);
+        ++calls["optInOut"];
+    }
+
+    /*////////////////////////////////////////////////////////////// tasks */
+
+    function request(uint256 who, uint256 r, uint256 q, uint256 reward) external {
+        if (hub.taskCount() >= MAX_TASKS) return;
+        address a = requesters[who % requesters.length];
+        r = _bound(r, 1, 3);
+        q = _bound(q, r / 2 + 1, r);
+        reward = _bound(reward, 1, 100e18);
+        ITaskHub.RequestParams memory p = ITaskHub.RequestParams({
+            modelId: modelId,
+            replication: uint8(r),
+            quorum: uint8(q),
+            reward: uint96(reward),
+            commitWindow: 10 minutes,
+            revealWindow: 10 minutes,
+            callbackGasLimit: a == address(consumer) ? CONSUMER_CALLBACK_GAS : 0,
+            input: "ipfs://bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy",
+            params: ""
+        });
+        vm.prank(a);
+        if (a == address(consumer)) consumer.request(p);
+        else hub.request(p);
+        ++calls["request"];
+    }
+
+    function commit(uint256 taskSeed, uint256 who) external {
+        uint256 id = _taskIn(taskSeed, ITaskHub.TaskStatus.Requested);
+        if (id == 0) return;
+        address w = _drawnOrAny(id, who, ITaskHub.ContributionState.Drawn);
+        uint256 variant = who % 5 == 0 ? 2 : 1; // one commit in five dissents
+        bytes32 d = _digest(id, variant);
+        vm.prank(w);
+        hub.commit(id, ResultHash.resultHash(id, d), ResultHash.resultSeal(w, id, d));
+        ghostVariant[id][w] = variant;
+        ++calls["commit"];
+        _record(id);
+    }
+
+    function reveal(uint256 taskSeed, uint256 who) external {
+        uint256 id = _taskIn(taskSeed, ITaskHub.TaskStatus.Revealing);
+        if (id == 0) return;
+        address w = _drawnOrAny(id, who, ITaskHub.ContributionState.Committed);
+        uint256 variant = ghostVariant[id][w];
+        if (variant == 0) variant = 1;
+        vm.prank(w);
+        hub.reveal(id, _sha(variant), _summary(variant));
+        ++calls["reveal"];
+        _record(id);
+    }
+
+    function finalize(uint256 taskSeed) external {
+        uint256 id = _taskIn(taskSeed, ITaskHub.TaskStatus.Revealing);
+        if (id == 0) return;
+        ITaskHub.Result memory r = hub.result(id);
+        hub.finalize(id, r.summaryHash == keccak256(_summary(2)) ? _summary(2) : _summary(1));
+        ++calls["finalize"];
+        _record(id);
+    }
+
+    function expire(uint256 taskSeed, bool revealing) external {
+        uint256 id =
+            _taskIn(taskSeed, revealing ? ITaskHub.TaskStatus.Revealing : ITaskHub.TaskStatus.Requested);
+        if (id == 0) return;
+        hub.expire(id);
+        ++calls["expire"];
+        _record(id);
+    }
+
+    /// @notice Moves one live task a step towards a terminal state the way honest parties would
+    /// (keeps the random sequences from leaving every task half done).
+    function advance(uint256 taskSeed) external {
+        uint256 id = _taskIn(taskSeed, ITaskHub.TaskStatus.Revealing);
+        if (id == 0) id = _taskIn(taskSeed, ITaskHub.TaskStatus.Requested);
+        if (id == 0) return;
+        ITaskHub.Task memory t = hub.task(id);
+        if (block.number <= uint256(t.requestBlock) + 1) vm.roll(block.number + 2);
+        ITaskHub.Contribution[] memory cs = hub.contributions(id);
+        if (t.status == ITaskHub.TaskStatus.Requested) {
+            (address[] memory ws,) = hub.previewDraw(id);
+            if (cs.length == 0 && ws.length < t.replication) {
+                vm.warp(uint256(t.commitDeadline) + 1);
+                hub.expire(id);
+            } else {
+                address w = cs.length == 0 ? ws[taskSeed % ws.length] : address(0);
+                for (uint256 k; k < cs.length && w == address(0); ++k) {
+                    if (cs[k].state == ITaskHub.ContributionState.Drawn) w = cs[k].worker;
+                }
+                if (w == address(0)) {
+                    hub.expire(id); // all committed, no quorum
+                } else {
+                    bytes32 d = _digest(id, 1);
+                    vm.prank(w);
+                    hub.commit(id, ResultHash.resultHash(id, d), ResultHash.resultSeal(w, id, d));
+                    ghostVariant[id][w] = 1;
+                }
+            }
+        } else {
+            bytes32 winning = hub.result(id).resultHash;
+            address w;
+            for (uint256 k; k < cs.length && w == address(0); ++k) {
+                address c = cs[k].worker;
+                uint256 v = ghostVariant[id][c];
+                if (
+                    cs[k].state == ITaskHub.ContributionState.Committed && v != 0
+                        && ResultHash.resultHash(id, _digest(id, v)) == winning
+                ) w = c;
+            }
+            if (w == address(0)) {
+                vm.warp(uint256(t.revealDeadline) + 1);
+                if (t.reveals > 0) {
+                    hub.finalize(
+                        id, winning == ResultHash.resultHash(id, _digest(id, 2)) ? _summary(2) : _summary(1)
+                    );
+                } else {
+                    hub.expire(id);
+                }
+            } else {
+                uint256 v = ghostVariant[id][w];
+                vm.prank(w);
+                hub.reveal(id, _sha(v), _summary(v));
+            }
+        }
+        ++calls["advance"];
+        _record(id);
+    }
+
+    function warp(uint256 secs, uint256 blocks) external {
+        vm.warp(block.timestamp + _bound(secs, 1, 4 minutes));
+        vm.roll(block.number + _bound(blocks, 1, 20));
+        ++calls["warp"];
+    }
+
+    /*////////////////////////////////////////////////////////////// ghost helpers */
+
+    /// @notice Fingerprint of everything stored about a task.
+    function fingerprint(uint256 id) public view returns (bytes32) {
+        return keccak256(abi.encode(hub.task(id), hub.result(id), hub.contributions(id), hub.escrowOf(id)));
+    }
+
+    function summaryOf(uint256 variant) external pure returns (bytes memory) {
+        return _summary(variant);
+    }
+
+    function _record(uint256 id) internal {
+        ITaskHub.TaskStatus st = hub.task(id).status;
+        if (
+            (st == ITaskHub.TaskStatus.Finalized || st == ITaskHub.TaskStatus.Failed)
+                && ghostTerminalPrint[id] == bytes32(0)
+        ) ghostTerminalPrint[id] = fingerprint(id);
+    }
+
+    /// @dev A task in `status`, searched from a random start (0 when none).
+    function _taskIn(uint256 seed, ITaskHub.TaskStatus status) internal view returns (uint256) {
+        uint256 n = hub.taskCount();
+        if (n == 0) return 0;
+        uint256 start = seed % n;
+        for (uint256 k; k < n; ++k) {
+            uint256 id = (start + k) % n + 1;
+            if (hub.task(id).status == status) return id;
+        }
+        return 0;
+    }
+
+    /// @dev Usually a drawn worker in `state`; one time in seven any worker (exercises the reverts).
+    function _drawnOrAny(uint256 id, uint256 who, ITaskHub.ContributionState state)
+        internal
+        view
+        returns (address)
+    {
+        if (who % 7 == 0) return workers[who % workers.length];
+        ITaskHub.Contribution[] memory cs = hub.contributions(id);
+        if (cs.length == 0) {
+            (address[] memory ws,) = hub.previewDraw(id);
+            if (ws.length == 0) return workers[who % workers.length];
+            return ws[who % ws.length];
+        }
+        for (uint256 k; k < cs.length; ++k) {
+            ITaskHub.Contribution memory c = cs[(who + k) % cs.length];
+            if (c.state == state) return c.worker;
+        }
+        return cs[who % cs.length].worker;
+    }
+
+    function _digest(uint256, uint256 variant) internal pure returns (bytes32) {
+        return ResultHash.digest(keccak256(_summary(variant)), _sha(variant));
+    }
+
+    function _sha(uint256 variant) internal pure returns (bytes32) {
+        return keccak256(abi.encode("canonical result", variant));
+    }
+
+    function _summary(uint256 variant) internal pure returns (bytes memory) {
+        Detection[] memory dets = new Detection[](variant);
+        for (uint256 i; i < variant; ++i) {
+            dets[i] = Detection(uint16(i), 9000, 1, 1, 9, 9, 64);
+        }
+        return abi.encode(Summary({status: 0, width: 32, height: 32, detections: dets}));
+    }
+}
