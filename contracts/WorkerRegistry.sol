@@ -305,7 +305,8 @@ contract WorkerRegistry is IWorkerRegistry, ReentrancyGuardTransient {
     /// @dev Position of `modelId` among the first `count` words of `set`, or `count` when absent.
     function _position(uint256 set, uint256 count, uint32 modelId) private pure returns (uint256) {
         for (uint256 i; i < count; ++i) {
-            if (uint32(set >> (32 * i)) == modelId) return i;
+            if (uint32(set >> (32 * i)) != modelId) continue;
+            return i;
         }
         return count;
     }

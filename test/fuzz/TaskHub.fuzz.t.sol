@@ -202,4 +202,34 @@ contract TaskHubFuzzTest is Fixture {
     function _systemTokens() internal view returns (uint256) {
         return token.balanceOf(address(hub)) + token.balanceOf(address(registry));
     }
+
+    function testFuzz_Finalize_SummaryBytes(bytes calldata summary) public {
+        uint256 id = _request(3, 3);
+        address[] memory ws = _commitHonest(id, 3);
+        _reveal(ws[0], id, _goodSummary(), _goodSha());
+        vm.warp(hub.task(id).revealDeadline + 1);
+        bool ok = summary.length == 0 || keccak256(summary) == keccak256(_goodSummary());
+        if (!ok) vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubSummaryMismatch.selector, id));
+        hub.finalize(id, summary);
+        if (ok) assertEq(uint8(_status(id)), uint8(ITaskHub.TaskStatus.Finalized));
+    }
+
+    function testFuzz_Deadlines_RevealWindow(uint32 revealWindow, uint32 dt) public {
+        revealWindow = uint32(bound(revealWindow, 60, 30 days));
+        ITaskHub.RequestParams memory p = _params(3, 3);
+        p.revealWindow = revealWindow;
+        vm.prank(requester);
+        uint256 id = hub.request(p);
+        _mineSeed();
+        address[] memory ws = _commitHonest(id, 3);
+        uint256 deadline = hub.task(id).revealDeadline;
+        dt = uint32(bound(dt, 0, uint256(COMMIT_WINDOW) + 2 * uint256(revealWindow)));
+        vm.warp(block.timestamp + dt);
+        if (block.timestamp > deadline) {
+            vm.expectRevert(
+                abi.encodeWithSelector(ITaskHub.TaskHubRevealDeadlinePassed.selector, id, deadline)
+            );
+        }
+        _reveal(ws[0], id, _goodSummary(), _goodSha());
+    }
 }
