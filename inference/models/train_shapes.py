@@ -86,7 +86,7 @@ def train(args) -> torch.nn.Module:
 
 def _to_preds(d):
     keep = d["scores"] >= sc.SCORE_THRESHOLD
-    masks = (d["masks"][keep, 0] >= sc.MASK_THRESHOLD).numpy()
+    masks = (d["masks"][keep, 0] > sc.MASK_THRESHOLD).numpy()
     return list(zip(d["labels"][keep].tolist(), d["scores"][keep].tolist(), masks))
 
 
