@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Record Python's raw outputs of the shipped models, for the Rust side to compare against.
 
-For every shipped model directory and every image under inference/tests/data/ (PNG and JPEG,
-searched recursively, sorted by path), at 1 and 2 intra-op threads, this runs the model's
+For every shipped model directory and every image matched by --images (default: the generated
+scenes in inference/tests/data/scenes/ and any photos in inference/tests/data/photos/; PNG and
+JPEG, sorted by path), at 1 and 2 intra-op threads, this runs the model's
 `model.pt` (the same TorchScript file Rust loads, checked against its manifest's sha256) and writes
 inference/tests/fixtures/python_reference.json.
 
@@ -49,7 +50,7 @@ sys.path.insert(0, HERE)
 import shapes_common as sc  # noqa: E402
 
 MODELS = ["inference/models/shapes-maskrcnn", "inference/models/shapes-semantic"]
-DATA = "inference/tests/data"
+DEFAULT_IMAGES = ["inference/tests/data/scenes/*.png", "inference/tests/data/photos/*"]
 OUT = "inference/tests/fixtures/python_reference.json"
 THREADS = [1, 2]
 
@@ -129,12 +130,15 @@ def run_model(model_dir: str, images: list[str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=OUT, help="fixture path, relative to the repository root")
+    ap.add_argument("--images", nargs="*", default=DEFAULT_IMAGES,
+                    help="globs relative to the repository root (default: scenes and photos)")
     args = ap.parse_args()
-    images = sorted(
+    images = sorted({
         os.path.relpath(p, ROOT)
-        for ext in ("png", "jpg", "jpeg", "PNG", "JPG", "JPEG")
-        for p in glob.glob(os.path.join(ROOT, DATA, "**", f"*.{ext}"), recursive=True)
-    )
+        for pattern in args.images
+        for p in glob.glob(os.path.join(ROOT, pattern), recursive=True)
+        if os.path.splitext(p)[1].lower() in (".png", ".jpg", ".jpeg")
+    })
     # Hostile-input samples are not reference images: only files Pillow decodes cleanly.
     usable = []
     for p in images:

@@ -41,11 +41,11 @@ from PIL import Image, ImageDraw
 
 LABELS = ["background", "circle", "square", "triangle", "cross"]
 SIZE = 192
-MAX_OBJECTS = 4
-MIN_EXTENT = 36  # smallest shape diameter in pixels
-MAX_EXTENT = 80  # largest shape diameter in pixels
+MAX_OBJECTS = 3
+MIN_EXTENT = 44  # smallest shape diameter in pixels
+MAX_EXTENT = 88  # largest shape diameter in pixels
 MAX_HIDDEN = 0.25  # largest share of a shape another shape may cover
-MIN_CONTRAST = 60.0  # least L1/3 distance between a shape's colour and the local background
+MIN_CONTRAST = 80.0  # least L1/3 distance between a shape's colour and the local background
 
 
 @dataclass
@@ -78,7 +78,9 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A float32 [H, W, 3] background in [0, 255]."""
     kind = int(rng.integers(0, 4))
     c0 = rng.uniform(0, 255, 3)
-    c1 = rng.uniform(0, 255, 3)
+    # The second texture colour is pulled towards the first: textures stay visible but weaker
+    # than the shapes' edges.
+    c1 = c0 + (rng.uniform(0, 255, 3) - c0) * rng.uniform(0.2, 0.5)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
     if kind == 0:  # smooth noise
         w = _smooth_noise(rng, size, int(rng.integers(3, 9)))
@@ -95,7 +97,7 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
         iy, ix = np.mgrid[0:size, 0:size]
         w = (((iy // cell) + (ix // cell)) % 2).astype(np.float64)
     img = c0[None, None, :] * (1.0 - w[..., None]) + c1[None, None, :] * w[..., None]
-    img += rng.normal(0.0, rng.uniform(2.0, 12.0), img.shape)
+    img += rng.normal(0.0, rng.uniform(2.0, 8.0), img.shape)
     return np.clip(img, 0, 255).astype(np.float32)
 
 
