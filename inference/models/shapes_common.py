@@ -132,6 +132,7 @@ def evaluate_instances(predict, seed: int, count: int) -> dict:
     instance takes the best IoU among predicted masks of its label (0 when there is none).
     """
     ious: List[float] = []
+    any_label: List[float] = []
     per_label: Dict[str, List[float]] = {name: [] for name in scenes.LABELS[1:]}
     false_positives = 0
     for i in range(count):
@@ -148,6 +149,7 @@ def evaluate_instances(predict, seed: int, count: int) -> dict:
             if best_j >= 0:
                 matched.add(best_j)
             ious.append(best)
+            any_label.append(max([mask_iou(gt.mask, m) for _l, _s, m in preds], default=0.0))
             per_label[scenes.LABELS[gt.label]].append(best)
         false_positives += len(preds) - len(matched)
     return {
@@ -156,6 +158,8 @@ def evaluate_instances(predict, seed: int, count: int) -> dict:
         "instances": len(ious),
         "mean_mask_iou": round(float(np.mean(ious)), 4),
         "median_mask_iou": round(float(np.median(ious)), 4),
+        # Diagnostic: the same, ignoring labels (how much of the gap is classification).
+        "mean_mask_iou_any_label": round(float(np.mean(any_label)), 4),
         "share_iou_ge_0.5": round(float(np.mean(np.array(ious) >= 0.5)), 4),
         "per_label_mean_iou": {k: round(float(np.mean(v)), 4) if v else None for k, v in per_label.items()},
         "unmatched_predictions": false_positives,

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Train, script and evaluate MaskOracle's optional `semantic` model (shapes-semantic).
 
-A tiny LR-ASPP-style network (strided conv trunk to 1/8, a globally gated 1x1 head, a 1/4 skip
-classifier, bilinear upsampling to the input size; normalisation inside the model) is trained from
+A tiny segmentation network (strided conv trunk to 1/32, an LR-ASPP-style gated head, a top-down
+decoder to 1/4, bilinear upsampling to the input size; normalisation inside the model) is trained from
 scratch on the CPU on scenes.py scenes of the training seed, with per-pixel cross-entropy. It is
 scripted, saved with its manifest, loaded back and evaluated on held-out scenes: per-class pixel
 IoU, and the instance mask IoU the Rust side sees (4-connected components of each class, each GT
@@ -37,29 +37,48 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.join(HERE, "shapes-semantic")
 
 
-class TinyLraspp(nn.Module):
-    """[N, 3, H, W] in [0, 1] -> logits [N, C, H, W]."""
+class TinySegNet(nn.Module):
+    """[N, 3, H, W] in [0, 1] -> logits [N, C, H, W].
+
+    A strided conv trunk down to 1/32 (receptive field wide enough to see a whole shape), an
+    LR-ASPP-style globally gated head at 1/32, and a light top-down decoder that adds 1/16, 1/8
+    and 1/4 features before the classifier; bilinear upsampling to the input size.
+    """
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(sc.IMAGE_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(sc.IMAGE_STD).view(1, 3, 1, 1))
-        self.low = nn.Sequential(sc.conv_bn(3, 16, 2), sc.conv_bn(16, 32, 2), sc.conv_bn(32, 32, 1))
-        self.high = nn.Sequential(sc.conv_bn(32, 64, 2), sc.conv_bn(64, 64, 1), sc.conv_bn(64, 96, 2),
-                                  sc.conv_bn(96, 96, 1))
-        self.cbr = nn.Sequential(nn.Conv2d(96, 64, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True))
-        self.scale = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(96, 64, 1), nn.Sigmoid())
-        self.low_classifier = nn.Conv2d(32, num_classes, 1)
-        self.high_classifier = nn.Conv2d(64, num_classes, 1)
+        self.c4 = nn.Sequential(sc.conv_bn(3, 16, 2), sc.conv_bn(16, 32, 2), sc.conv_bn(32, 32, 1))
+        self.c8 = nn.Sequential(sc.conv_bn(32, 64, 2), sc.conv_bn(64, 64, 1))
+        self.c16 = nn.Sequential(sc.conv_bn(64, 96, 2), sc.conv_bn(96, 96, 1))
+        self.c32 = nn.Sequential(sc.conv_bn(96, 128, 2), sc.conv_bn(128, 128, 1))
+        self.cbr = nn.Sequential(nn.Conv2d(128, 64, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True))
+        self.scale = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(128, 64, 1), nn.Sigmoid())
+        self.l16 = nn.Conv2d(96, 64, 1)
+        self.l8 = nn.Conv2d(64, 64, 1)
+        self.l4 = nn.Conv2d(32, 64, 1)
+        self.d16 = sc.conv_bn(64, 64, 1)
+        self.d8 = sc.conv_bn(64, 64, 1)
+        self.d4 = sc.conv_bn(64, 64, 1)
+        self.classifier = nn.Conv2d(64, num_classes, 1)
+
+    @staticmethod
+    def _up(x: Tensor, like: Tensor) -> Tensor:
+        return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
     def forward(self, x: Tensor) -> Tensor:
         size = x.shape[-2:]
         x = (x - self.mean) / self.std
-        low = self.low(x)
-        high = self.high(low)
-        y = self.cbr(high) * self.scale(high)
-        y = F.interpolate(y, size=low.shape[-2:], mode="bilinear", align_corners=False)
-        y = self.low_classifier(low) + self.high_classifier(y)
+        c4 = self.c4(x)
+        c8 = self.c8(c4)
+        c16 = self.c16(c8)
+        c32 = self.c32(c16)
+        y = self.cbr(c32) * self.scale(c32)
+        y = self.d16(self._up(y, c16) + self.l16(c16))
+        y = self.d8(self._up(y, c8) + self.l8(c8))
+        y = self.d4(self._up(y, c4) + self.l4(c4))
+        y = self.classifier(y)
         return F.interpolate(y, size=size, mode="bilinear", align_corners=False)
 
 
@@ -141,7 +160,7 @@ def main() -> None:
     path = os.path.join(args.out, "model.pt")
     if not args.eval_only:
         torch.manual_seed(TORCH_SEED)
-        model = TinyLraspp(len(scenes.LABELS))
+        model = TinySegNet(len(scenes.LABELS))
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
         t0 = time.time()
         running = None
@@ -165,7 +184,7 @@ def main() -> None:
         model.eval()
         torch.jit.script(model).save(path)
         provenance = (
-            f"inference/models/train_semantic.py: TinyLraspp trained from scratch on scenes.py scenes "
+            f"inference/models/train_semantic.py: TinySegNet trained from scratch on scenes.py scenes "
             f"of seed {TRAIN_SEED} ({args.steps} steps x {args.batch} scenes, AdamW lr {args.lr}, torch "
             f"seed {TORCH_SEED}, {args.threads} threads, {seconds:.0f} s on CPU); held-out eval seed {EVAL_SEED}"
         )

@@ -48,6 +48,10 @@ def lr_at(step: int, steps: int, base: float, warmup: int) -> float:
 def train(args) -> torch.nn.Module:
     torch.manual_seed(TORCH_SEED)
     model = sc.build_maskrcnn()
+    if args.init:
+        # Continue from an earlier run's TorchScript file (same architecture).
+        model.load_state_dict(torch.jit.load(args.init).state_dict())
+        print(f"initialised from {args.init} (sha256 {args.init_sha256})", flush=True)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
@@ -58,7 +62,7 @@ def train(args) -> torch.nn.Module:
             g["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
         images, targets = [], []
         for k in range(args.batch):
-            img, instances = scenes.generate(TRAIN_SEED, step * args.batch + k)
+            img, instances = scenes.generate(TRAIN_SEED, args.scene_offset + step * args.batch + k)
             images.append(sc.image_tensor(img))
             targets.append(sc.targets_for(instances))
         losses = model(images, targets)
@@ -120,21 +124,34 @@ def main() -> None:
     ap.add_argument("--val-every", type=int, default=200, help="validation every N steps (0: never)")
     ap.add_argument("--val-scenes", type=int, default=8, help="validation scenes")
     ap.add_argument("--out", default=DEFAULT_OUT, help="model directory to write")
+    ap.add_argument("--init", default=None, help="start from this model.pt's weights")
+    ap.add_argument("--scene-offset", type=int, default=0, help="index of the first training scene")
     ap.add_argument("--eval-only", action="store_true", help="evaluate the model.pt in --out")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "model.pt")
+    args.init_provenance = ""
+    args.init_sha256 = args.init and sc.sha256_file(args.init)
+    if args.init:
+        manifest = os.path.join(os.path.dirname(os.path.abspath(args.init)), "manifest.json")
+        if os.path.exists(manifest):
+            with open(manifest) as f:
+                args.init_provenance = json.load(f)["provenance"]
 
     if not args.eval_only:
         model = train(args)
         model.eval()
         scripted = torch.jit.script(model)
         scripted.save(path)
-        provenance = (
+        stage = ""
+        if args.init:
+            stage = (f"continued from a model.pt with sha256 {args.init_sha256} "
+                     f"({args.init_provenance}); then ")
+        provenance = stage + (
             f"inference/models/train_shapes.py: torchvision {__import__('torchvision').__version__} "
             f"MaskRCNN with TinyFpnBackbone, trained from scratch on scenes.py scenes of seed "
-            f"{TRAIN_SEED} ({args.steps} steps x {args.batch} scenes, AdamW lr {args.lr}, torch seed "
+            f"{TRAIN_SEED} from scene {args.scene_offset} ({args.steps} steps x {args.batch} scenes, AdamW lr {args.lr}, torch seed "
             f"{TORCH_SEED}, {args.threads} threads, {args.train_seconds:.0f} s on CPU); held-out eval "
             f"seed {EVAL_SEED}"
         )
@@ -151,6 +168,8 @@ def main() -> None:
     result["mask_threshold"] = sc.MASK_THRESHOLD
     if not args.eval_only:
         result["train"] = {"steps": args.steps, "batch": args.batch, "lr": args.lr,
+                           "init": args.init_sha256,
+                           "scene_offset": args.scene_offset,
                            "threads": args.threads, "seconds": round(args.train_seconds)}
     with open(os.path.join(args.out, "eval.json"), "w") as f:
         json.dump(result, f, indent=2)
