@@ -49,7 +49,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import shapes_common as sc  # noqa: E402
 
-MODELS = ["inference/models/shapes-maskrcnn", "inference/models/shapes-semantic"]
+MODELS = ["inference/models/shapes-maskrcnn", "inference/models/shapes-semantic"]  # those present
 DEFAULT_IMAGES = ["inference/tests/data/scenes/*.png", "inference/tests/data/photos/*"]
 OUT = "inference/tests/fixtures/python_reference.json"
 THREADS = [1, 2]
