@@ -102,8 +102,13 @@ def build_maskrcnn(num_classes: int = len(scenes.LABELS)) -> MaskRCNN:
 
 
 def image_tensor(img: np.ndarray) -> Tensor:
-    """uint8 [H, W, 3] RGB -> float32 [3, H, W] in [0, 1] (the pre-processing Rust mimics)."""
-    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).to(torch.float32).div(255.0)
+    """uint8 [H, W, 3] RGB -> float32 [3, H, W] in [0, 1] (the pre-processing Rust mimics).
+
+    The order matters for bitwise agreement: permute, make contiguous (so the tensor is a plain
+    CHW tensor, not a channels-last view), convert, divide by 255.
+    """
+    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).contiguous()
+    return t.to(torch.float32).div(255.0)
 
 
 def targets_for(instances: List[scenes.Instance]) -> Dict[str, Tensor]:
