@@ -8,7 +8,7 @@ saved TorchScript file is then loaded back and evaluated on held-out scenes (a s
 never uses), and the result is written to eval.json.
 
     source .toolchain/env.sh
-    "$MASKORACLE_VENV/bin/python" inference/models/train_shapes.py            # full run
+    "$MASKORACLE_VENV/bin/python" inference/models/train_shapes.py   # stage 1 (README: all stages)
     "$MASKORACLE_VENV/bin/python" inference/models/train_shapes.py --eval-only
 
 Training scene k of step s is scene (TRAIN_SEED, s * batch + k); the evaluation uses EVAL_SEED.
@@ -114,11 +114,11 @@ def scripted_predictor(module: torch.jit.ScriptModule):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=800, help="optimiser steps")
-    ap.add_argument("--batch", type=int, default=4, help="scenes per step")
+    ap.add_argument("--steps", type=int, default=1600, help="optimiser steps")
+    ap.add_argument("--batch", type=int, default=2, help="scenes per step")
     ap.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate")
     ap.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
-    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--eval-scenes", type=int, default=60, help="held-out scenes to evaluate")
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--val-every", type=int, default=200, help="validation every N steps (0: never)")
