@@ -12,14 +12,18 @@
 TORCH_LIBRARY_FRAGMENT(torchvision, m) {
   m.def("torchvision::nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor");
   m.def(
-      "torchvision::roi_align(Tensor input, Tensor rois, float spatial_scale, int pooled_height, "
-      "int pooled_width, int sampling_ratio, bool aligned) -> Tensor");
+      "torchvision::roi_align(Tensor input, Tensor rois, float spatial_scale, SymInt pooled_height, "
+      "SymInt pooled_width, int sampling_ratio, bool aligned) -> Tensor");
   m.def(
       "torchvision::_roi_align_backward(Tensor grad, Tensor rois, float spatial_scale, "
-      "int pooled_height, int pooled_width, int batch_size, int channels, int height, int width, "
+      "SymInt pooled_height, SymInt pooled_width, SymInt batch_size, SymInt channels, SymInt height, SymInt width, "
       "int sampling_ratio, bool aligned) -> Tensor");
+  // Named (not called) by the training branch of torchvision 0.28's box_iou, which TorchScript
+  // compiles when the model loads. Declared without a kernel: calling it fails with a clear
+  // "no kernel" error, which inference never does.
+  m.def("torchvision::box_iou_rotated(Tensor boxes1, Tensor boxes2) -> Tensor");
 }
 
 // Referenced from Rust so that the linker keeps this object (and its static registrations)
 // even without whole-archive linking. Returns the number of operator schemas declared here.
-extern "C" int maskoracle_torchvision_ops_anchor() { return 3; }
+extern "C" int maskoracle_torchvision_ops_anchor() { return 4; }

@@ -255,6 +255,6 @@ mod tests {
             "{}",
             p.cpu_capability
         );
-        assert_eq!(ops::ensure_registered(), 3);
+        assert_eq!(ops::ensure_registered(), 4);
     }
 }

@@ -10,7 +10,7 @@ extern "C" {
 }
 
 /// Makes sure the operator registrations are linked into the process and returns how many
-/// schemas were declared (3: `nms`, `roi_align`, `_roi_align_backward`). The registrations
+/// schemas were declared (4: `nms`, `roi_align`, `_roi_align_backward`, `box_iou_rotated`). The registrations
 /// themselves run as static initializers when the library is loaded.
 pub fn ensure_registered() -> i32 {
     // SAFETY: a C function without arguments or side effects, defined in csrc/torchvision_ops.cpp.
