@@ -138,6 +138,16 @@ fn check_dimensions(w: u32, h: u32, limits: &DecodeLimits) -> Result<(), DecodeE
     Ok(())
 }
 
+/// Whether a JPEG has an end-of-image marker (`FF D9`) after its first start-of-scan (`FF DA`).
+/// Inside entropy-coded data `FF` is always followed by `00` or a restart marker, so `FF D9`
+/// there is the real end of the image.
+fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
+    let Some(sos) = bytes.windows(2).position(|w| w == [0xff, 0xda]) else {
+        return false;
+    };
+    bytes[sos..].windows(2).any(|w| w == [0xff, 0xd9])
+}
+
 /// Decodes `bytes` under `limits`. Never panics on hostile input.
 pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, DecodeError> {
     if bytes.is_empty() {
@@ -154,6 +164,10 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, Decod
         .with_guessed_format()
         .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
     let format = reader.format().ok_or(DecodeError::UnknownFormat)?;
+    if format == ImageFormat::Jpeg && !jpeg_has_end_marker(bytes) {
+        // The JPEG decoder fills missing scan data with grey; a truncated file is corrupt.
+        return Err(DecodeError::Corrupt("JPEG without end-of-image marker (truncated)".into()));
+    }
     let mut l = image::Limits::default();
     l.max_image_width = Some(limits.max_width);
     l.max_image_height = Some(limits.max_height);
