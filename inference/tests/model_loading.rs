@@ -8,7 +8,7 @@ use maskoracle_inference::{Model, ModelError, Segmenter, Status};
 fn scripted_maskrcnn_loads_and_runs_with_compiled_torchvision_ops() {
     let model = Model::load(common::tiny_instance()).expect("tiny Mask R-CNN loads");
     let seg = Segmenter::new(model);
-    let photo = std::fs::read(common::crate_dir().join("tests/data/photos/chelsea.jpg")).expect("photo");
+    let photo = std::fs::read(common::crate_dir().join("tests/data/photos/chelsea.png")).expect("photo");
     let s = seg.segment(&photo);
     assert_eq!(s.result.status, Status::Ok, "{:?}", s.error);
     assert_eq!((s.result.width, s.result.height), (320, 213));
@@ -24,7 +24,7 @@ fn scripted_maskrcnn_loads_and_runs_with_compiled_torchvision_ops() {
 #[test]
 fn semantic_model_runs_through_connected_components() {
     let seg = Segmenter::new(Model::load(common::tiny_semantic()).expect("loads"));
-    let photo = std::fs::read(common::crate_dir().join("tests/data/photos/coffee.jpg")).expect("photo");
+    let photo = std::fs::read(common::crate_dir().join("tests/data/photos/coffee.png")).expect("photo");
     let s = seg.segment(&photo);
     assert_eq!(s.result.status, Status::Ok, "{:?}", s.error);
     for d in &s.result.detections {

@@ -1,7 +1,7 @@
 //! Tests on the model the project ships (`inference/models/shapes-maskrcnn/`, trained by
 //! `inference/models/train_shapes.py`). They FAIL when the model is missing: it is part of the
-//! project. `MASKORACLE_SHAPES_MODEL` / `MASKORACLE_SCENES_DIR` / `MASKORACLE_PYTHON_REFERENCE`
-//! point them elsewhere.
+//! project. `MASKORACLE_SHAPES_MODEL`, `MASKORACLE_SCENES_DIR`, `MASKORACLE_PYTHON_REFERENCE` and
+//! `MASKORACLE_REFERENCE_ROOT` point them elsewhere.
 
 mod common;
 
@@ -83,7 +83,10 @@ fn round(v: f64, dp: i32) -> f64 {
 fn rust_outputs_equal_python_outputs_for_the_shipped_models() {
     let fx: serde_json::Value =
         serde_json::from_slice(&std::fs::read(reference_path()).expect("python_reference.json")).expect("json");
-    let repo = common::crate_dir().join("..");
+    // Image paths in the reference are relative to the repository root.
+    let repo = std::env::var_os("MASKORACLE_REFERENCE_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| common::crate_dir().join(".."));
     let shipped = common::shipped_instance();
     let mut compared = 0usize;
     let mut mismatches = Vec::new();
