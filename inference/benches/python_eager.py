@@ -60,7 +60,7 @@ def main():
     img = tensor(a.image)
     report = {}
 
-    sys.path.insert(0, os.path.join(ROOT, "inference", "models"))
+    sys.path.insert(0, os.environ.get("MASKORACLE_MODELS_SRC", os.path.join(ROOT, "inference", "models")))
     import shapes_common as sc  # noqa: E402
 
     scripted = torch.jit.load(os.path.join(a.shapes, "model.pt")).eval()
