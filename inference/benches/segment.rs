@@ -21,15 +21,23 @@ fn probe(model: &Path, image: &Path) -> serde_json::Value {
         .arg(image)
         .output()
         .expect("maskoracle-probe runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
     serde_json::json!({"result": lines[0], "end": lines[1]})
 }
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let venv = std::env::var("MASKORACLE_VENV").expect("MASKORACLE_VENV: run scripts/setup --python");
+    let venv =
+        std::env::var("MASKORACLE_VENV").expect("MASKORACLE_VENV: run scripts/setup --python");
     let shapes = std::env::var_os("MASKORACLE_SHAPES_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("models/shapes-maskrcnn"));
@@ -55,15 +63,28 @@ fn main() {
         .args(["--threads", THREADS, "--repeat", REPEAT])
         .output()
         .expect("python runs");
-    assert!(py.status.success(), "python: {}", String::from_utf8_lossy(&py.stderr));
+    assert!(
+        py.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&py.stderr)
+    );
     let py: serde_json::Value = serde_json::from_slice(
-        py.stdout.split(|&b| b == b'\n').rfind(|l| !l.is_empty()).unwrap_or_default(),
+        py.stdout
+            .split(|&b| b == b'\n')
+            .rfind(|l| !l.is_empty())
+            .unwrap_or_default(),
     )
     .expect("python json");
 
     println!("maskoracle-inference bench: 640x480, {THREADS} threads, median of {REPEAT}");
-    println!("{:<28} {:>10} {:>10} {:>7} {:>12} {:>12}", "model", "python s", "rust s", "ratio", "rust RSS MB", "py RSS MB");
-    for (name, key, dir) in [("shapes-maskrcnn", "shapes", shapes.clone()), ("maskrcnn-r50-fpn (random)", "r50", r50.clone())] {
+    println!(
+        "{:<28} {:>10} {:>10} {:>7} {:>12} {:>12}",
+        "model", "python s", "rust s", "ratio", "rust RSS MB", "py RSS MB"
+    );
+    for (name, key, dir) in [
+        ("shapes-maskrcnn", "shapes", shapes.clone()),
+        ("maskrcnn-r50-fpn (random)", "r50", r50.clone()),
+    ] {
         let r = probe(&dir, &image);
         let rust_s = r["result"]["median_s"].as_f64().expect("rust time");
         let py_s = py[key]["eager_s"].as_f64().expect("python time");
@@ -77,8 +98,14 @@ fn main() {
             rss,
             py["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0
         );
-        println!("    rust: status {} detections {} digest {}", r["result"]["status"], r["result"]["detections"], r["result"]["digest"]);
+        println!(
+            "    rust: status {} detections {} digest {}",
+            r["result"]["status"], r["result"]["detections"], r["result"]["digest"]
+        );
     }
-    println!("python shapes eager == scripted outputs: {}", py["shapes"]["eager_equals_script"]);
+    println!(
+        "python shapes eager == scripted outputs: {}",
+        py["shapes"]["eager_equals_script"]
+    );
     println!("(python RSS is one process running both models; rust RSS is per model)");
 }

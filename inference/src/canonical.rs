@@ -152,7 +152,13 @@ pub struct Detection {
 impl Detection {
     /// Makes a detection from a grid mask, mapping its box and area to image pixels.
     /// `image` is the oriented image size, `grid` the working grid size.
-    pub fn new(label: u16, score_bps: u16, mask: Mask, image: (u16, u16), grid: (u16, u16)) -> Self {
+    pub fn new(
+        label: u16,
+        score_bps: u16,
+        mask: Mask,
+        image: (u16, u16),
+        grid: (u16, u16),
+    ) -> Self {
         let (w, h) = (u64::from(image.0), u64::from(image.1));
         let (gw, gh) = (u64::from(grid.0).max(1), u64::from(grid.1).max(1));
         let floor = |v: u16, full: u64, g: u64| (u64::from(v) * full / g).min(full) as u16;
@@ -164,7 +170,8 @@ impl Detection {
             ceil(mask.y1, h, gh),
         ];
         let cells = gw * gh;
-        let mask_area = ((u64::from(mask.area) * w * h + cells / 2) / cells).min(u64::from(u32::MAX));
+        let mask_area =
+            ((u64::from(mask.area) * w * h + cells / 2) / cells).min(u64::from(u32::MAX));
         Detection {
             label,
             score_bps,
@@ -296,7 +303,12 @@ impl CanonicalResult {
     /// The canonical bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(
-            HEADER_LEN + self.detections.iter().map(Detection::encoded_len).sum::<usize>(),
+            HEADER_LEN
+                + self
+                    .detections
+                    .iter()
+                    .map(Detection::encoded_len)
+                    .sum::<usize>(),
         );
         out.extend_from_slice(&MAGIC);
         out.push(FORMAT_VERSION);
@@ -309,7 +321,14 @@ impl CanonicalResult {
         }
         out.extend_from_slice(&(self.detections.len() as u16).to_be_bytes());
         for d in &self.detections {
-            for v in [d.label, d.score_bps, d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3]] {
+            for v in [
+                d.label,
+                d.score_bps,
+                d.bbox[0],
+                d.bbox[1],
+                d.bbox[2],
+                d.bbox[3],
+            ] {
                 out.extend_from_slice(&v.to_be_bytes());
             }
             out.extend_from_slice(&d.mask_area.to_be_bytes());
@@ -372,8 +391,18 @@ impl CanonicalResult {
                 runs,
             };
             check_mask(&mask, grid_width, grid_height)?;
-            let d = Detection::new(label, score_bps, mask, (width, height), (grid_width, grid_height));
-            if d.bbox != bbox || d.mask_area != mask_area || score_bps > 10_000 || score_bps % 100 != 0 {
+            let d = Detection::new(
+                label,
+                score_bps,
+                mask,
+                (width, height),
+                (grid_width, grid_height),
+            );
+            if d.bbox != bbox
+                || d.mask_area != mask_area
+                || score_bps > 10_000
+                || score_bps % 100 != 0
+            {
                 return Err(ParseError::Invalid("detection fields"));
             }
             if let Some(prev) = detections.last() {
@@ -427,7 +456,13 @@ fn check_mask(m: &Mask, gw: u16, gh: u16) -> Result<(), ParseError> {
     }
     let cells = u64::from(m.x1 - m.x0) * u64::from(m.y1 - m.y0);
     let total: u64 = m.runs.iter().map(|&r| u64::from(r)).sum();
-    let set: u64 = m.runs.iter().skip(1).step_by(2).map(|&r| u64::from(r)).sum();
+    let set: u64 = m
+        .runs
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|&r| u64::from(r))
+        .sum();
     let zero_inner = m.runs.iter().skip(1).any(|&r| r == 0);
     if total != cells || set != u64::from(m.area) || m.area == 0 || zero_inner {
         return Err(ParseError::Invalid("mask runs"));
@@ -519,7 +554,9 @@ mod tests {
     #[test]
     fn mask_round_trips_through_runs() {
         let (w, h) = (9, 7);
-        let cells = grid_mask(w, h, |x, y| (2..6).contains(&x) && (1..5).contains(&y) && (x + y) % 3 != 0);
+        let cells = grid_mask(w, h, |x, y| {
+            (2..6).contains(&x) && (1..5).contains(&y) && (x + y) % 3 != 0
+        });
         let m = Mask::from_grid(&cells, w, h).expect("non-empty");
         assert_eq!((m.x0, m.y0, m.x1, m.y1), (2, 1, 6, 5));
         assert_eq!(m.area as usize, cells.iter().filter(|&&c| c == 1).count());
@@ -538,7 +575,11 @@ mod tests {
             Detection::new(1, 6100, a, (32, 24), (16, 12)),
         ];
         let r = CanonicalResult::ok([1; 32], [2; 32], (32, 24), (16, 12), dets.clone());
-        let scores: Vec<_> = r.detections.iter().map(|d| (d.score_bps, d.label)).collect();
+        let scores: Vec<_> = r
+            .detections
+            .iter()
+            .map(|d| (d.score_bps, d.label))
+            .collect();
         assert_eq!(scores, vec![(9100, 1), (6100, 1), (6100, 2)]);
         // Scaled to image pixels: grid box [9, 16) x [7, 12) doubles.
         assert_eq!(r.detections[2].bbox, [18, 14, 32, 24]);
@@ -560,7 +601,7 @@ mod tests {
             }
         }
         assert_eq!(
-            CanonicalResult::parse(&bytes[..bytes.len() - 1]).unwrap_err(),
+            CanonicalResult::parse(&bytes[..bytes.len() - 1]).expect_err("must fail"),
             ParseError::Truncated
         );
     }

@@ -166,7 +166,9 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, Decod
     let format = reader.format().ok_or(DecodeError::UnknownFormat)?;
     if format == ImageFormat::Jpeg && !jpeg_has_end_marker(bytes) {
         // The JPEG decoder fills missing scan data with grey; a truncated file is corrupt.
-        return Err(DecodeError::Corrupt("JPEG without end-of-image marker (truncated)".into()));
+        return Err(DecodeError::Corrupt(
+            "JPEG without end-of-image marker (truncated)".into(),
+        ));
     }
     let mut l = image::Limits::default();
     l.max_image_width = Some(limits.max_width);
@@ -204,7 +206,8 @@ mod tests {
     fn png(w: u32, h: u32) -> Vec<u8> {
         let img = RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, 7]));
         let mut out = Cursor::new(Vec::new());
-        img.write_to(&mut out, ImageFormat::Png).expect("encode png");
+        img.write_to(&mut out, ImageFormat::Png)
+            .expect("encode png");
         out.into_inner()
     }
 
@@ -219,12 +222,14 @@ mod tests {
     #[test]
     fn statuses_of_simple_failures() {
         assert_eq!(
-            decode(b"", &DecodeLimits::V1).unwrap_err().status(),
+            decode(b"", &DecodeLimits::V1)
+                .expect_err("must fail")
+                .status(),
             Status::NotAnImage
         );
         assert_eq!(
             decode(b"hello, world", &DecodeLimits::V1)
-                .unwrap_err()
+                .expect_err("must fail")
                 .status(),
             Status::NotAnImage
         );
@@ -233,7 +238,7 @@ mod tests {
             ..DecodeLimits::V1
         };
         assert_eq!(
-            decode(&png(5, 3), &small).unwrap_err().status(),
+            decode(&png(5, 3), &small).expect_err("must fail").status(),
             Status::TooLarge
         );
         let few_bytes = DecodeLimits {
@@ -241,7 +246,9 @@ mod tests {
             ..DecodeLimits::V1
         };
         assert_eq!(
-            decode(&png(5, 3), &few_bytes).unwrap_err().status(),
+            decode(&png(5, 3), &few_bytes)
+                .expect_err("must fail")
+                .status(),
             Status::TooLarge
         );
     }

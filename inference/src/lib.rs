@@ -27,10 +27,10 @@ use thiserror::Error;
 
 pub use canonical::{CanonicalResult, Detection, Mask};
 pub use decode::{DecodeError, DecodeLimits};
-pub use model::{Manifest, Model, ModelError, ModelKind, RawOutput};
-pub use status::Status;
 /// The `image` crate this crate decodes with (for callers that save overlays).
 pub use image;
+pub use model::{Manifest, Model, ModelError, ModelKind, RawOutput};
+pub use status::Status;
 pub use summary::{Attestation, Summary};
 
 /// Errors raised by the inference layer outside a segmentation (which turns errors into statuses).
@@ -115,7 +115,9 @@ pub fn working_size(w: u32, h: u32) -> (u32, u32) {
     if side <= max {
         return (w, h);
     }
-    let scale = |v: u32| ((u64::from(v) * u64::from(max) + u64::from(side) / 2) / u64::from(side)).max(1) as u32;
+    let scale = |v: u32| {
+        ((u64::from(v) * u64::from(max) + u64::from(side) / 2) / u64::from(side)).max(1) as u32
+    };
     (scale(w), scale(h))
 }
 
@@ -223,7 +225,9 @@ impl Segmenter {
     /// The overlay picture of a segmentation (the working image when there is nothing to draw).
     pub fn overlay(&self, s: &Segmentation) -> Option<RgbImage> {
         let working = s.working.as_ref()?;
-        Some(overlay::render(working, &s.result, |l| self.model.label_name(l)))
+        Some(overlay::render(working, &s.result, |l| {
+            self.model.label_name(l)
+        }))
     }
 }
 

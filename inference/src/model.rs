@@ -156,7 +156,10 @@ impl Model {
         if manifest.labels.is_empty() || manifest.labels.len() > usize::from(u16::MAX) {
             return Err(bad("labels must hold 1..=65535 names".into()));
         }
-        for (name, v) in [("score", manifest.thresholds.score), ("mask", manifest.thresholds.mask)] {
+        for (name, v) in [
+            ("score", manifest.thresholds.score),
+            ("mask", manifest.thresholds.mask),
+        ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(bad(format!("threshold {name} = {v} is outside [0, 1]")));
             }
@@ -239,9 +242,7 @@ impl Model {
     }
 
     fn run_instance(&self, img: Tensor) -> Result<RawOutput, ModelError> {
-        let out = self
-            .module
-            .forward_is(&[IValue::TensorList(vec![img])])?;
+        let out = self.module.forward_is(&[IValue::TensorList(vec![img])])?;
         // Scripted torchvision detection models return (losses, detections).
         let detections = match out {
             IValue::Tuple(mut items) if items.len() == 2 => items.remove(1),
@@ -255,7 +256,11 @@ impl Model {
         };
         let first = match detections {
             IValue::GenericList(mut l) if l.len() == 1 => l.remove(0),
-            _ => return Err(ModelError::Output("expected a list of one detection dict".into())),
+            _ => {
+                return Err(ModelError::Output(
+                    "expected a list of one detection dict".into(),
+                ))
+            }
         };
         let IValue::GenericDict(entries) = first else {
             return Err(ModelError::Output("expected a detection dict".into()));
@@ -316,7 +321,10 @@ impl Model {
             }
         };
         if logits.dim() != 4 || logits.size()[0] != 1 {
-            return Err(ModelError::Output(format!("logits shape {:?}", logits.size())));
+            return Err(ModelError::Output(format!(
+                "logits shape {:?}",
+                logits.size()
+            )));
         }
         Ok(RawOutput::Semantic(logits.f_squeeze_dim(0)?))
     }

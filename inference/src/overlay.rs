@@ -75,7 +75,11 @@ pub fn render(
         let c = label_colour(d.label);
         for (i, &on) in cells.iter().enumerate() {
             if on == 1 {
-                blend(img.get_pixel_mut((i % w) as u32, (i / w) as u32), c, MASK_ALPHA);
+                blend(
+                    img.get_pixel_mut((i % w) as u32, (i / w) as u32),
+                    c,
+                    MASK_ALPHA,
+                );
             }
         }
     }
@@ -95,7 +99,11 @@ pub fn render(
         let ty = if y0 >= th { y0 - th } else { y0 };
         fill_rect(&mut img, x0, ty, x0 + tw, ty + th, c);
         let luma = u32::from(c[0]) * 3 + u32::from(c[1]) * 6 + u32::from(c[2]);
-        let ink = if luma > 1300 { [0, 0, 0] } else { [255, 255, 255] };
+        let ink = if luma > 1300 {
+            [0, 0, 0]
+        } else {
+            [255, 255, 255]
+        };
         draw_text(&mut img, x0 + 1, ty + 1, &text, scale, ink);
     }
     img

@@ -46,7 +46,9 @@ pub fn instance_detections(
             continue;
         }
         let Some(slice) = cells.get(i * per..(i + 1) * per) else {
-            return Err(ModelError::Output("mask tensor shorter than expected".into()));
+            return Err(ModelError::Output(
+                "mask tensor shorter than expected".into(),
+            ));
         };
         if let Some(mask) = Mask::from_grid(slice, gw, gh) {
             dets.push(Detection::new(label as u16, score_bps, mask, image, grid));
@@ -121,9 +123,9 @@ pub fn semantic_detections(
         if score_bps < min_bps {
             continue;
         }
-        let (x0, x1) = pixels
-            .iter()
-            .fold((usize::MAX, 0), |(a, b), &p| (a.min(p % gw), b.max(p % gw + 1)));
+        let (x0, x1) = pixels.iter().fold((usize::MAX, 0), |(a, b), &p| {
+            (a.min(p % gw), b.max(p % gw + 1))
+        });
         let (y0, y1) = (pixels[0] / gw, pixels[pixels.len() - 1] / gw + 1);
         let bw = x1 - x0;
         let mut local = vec![0u8; bw * (y1 - y0)];
@@ -152,9 +154,7 @@ mod tests {
         let mut logits = vec![0f32; (3 * w * h) as usize];
         for y in 0..h {
             for x in 0..w {
-                let c = if x < 3 && y < 3 {
-                    1
-                } else if x >= 5 && y >= 3 {
+                let c = if (x < 3 && y < 3) || (x >= 5 && y >= 3) {
                     1
                 } else if y >= 4 && x < 3 {
                     2
@@ -165,7 +165,10 @@ mod tests {
             }
         }
         let t = Tensor::from_slice(&logits).view([3, h, w]);
-        let th = Thresholds { score: 0.5, mask: 0.5 };
+        let th = Thresholds {
+            score: 0.5,
+            mask: 0.5,
+        };
         let mut dets = semantic_detections(&t, &th, (16, 12), (8, 6)).expect("runs");
         dets.sort_by(Detection::canonical_cmp);
         // 9-cell and 9-cell blobs of class 1 and a 6-cell blob of class 2: all under the

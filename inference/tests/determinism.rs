@@ -15,19 +15,26 @@ use image::imageops::FilterType;
 /// Writes the corpus: the photos, flipped and downscaled copies of them, the held-out scenes
 /// and a few generated patterns. Returns the file paths.
 fn corpus(tmp: &Path) -> Vec<PathBuf> {
-    let photos = common::files(&common::crate_dir().join("tests/data/photos"), &["jpg", "png"]);
+    let photos = common::files(
+        &common::crate_dir().join("tests/data/photos"),
+        &["jpg", "png"],
+    );
     let mut files = photos.clone();
     for p in &photos {
         let img = image::open(p).expect("photo decodes").fliph();
         let small = img.resize(160, 160, FilterType::Triangle);
-        let out = tmp.join(format!("flipped-{}.png", p.file_stem().and_then(|s| s.to_str()).unwrap_or("x")));
+        let out = tmp.join(format!(
+            "flipped-{}.png",
+            p.file_stem().and_then(|s| s.to_str()).unwrap_or("x")
+        ));
         small.save(&out).expect("write variant");
         files.push(out);
     }
     files.extend(common::files(&common::scenes_dir(), &["png"]));
     for i in 0..8u32 {
         let img = image::RgbImage::from_fn(200 + 24 * i, 150 + 10 * i, |x, y| {
-            let inside = ((x as i64 - 90).pow(2) + (y as i64 - 70).pow(2)) < (40 + 5 * i as i64).pow(2);
+            let inside =
+                ((x as i64 - 90).pow(2) + (y as i64 - 70).pow(2)) < (40 + 5 * i as i64).pow(2);
             if inside {
                 image::Rgb([220, 40 + 30 * i as u8, 30])
             } else {
@@ -43,14 +50,22 @@ fn corpus(tmp: &Path) -> Vec<PathBuf> {
 
 fn cpu_has_avx512() -> bool {
     std::fs::read_to_string("/proc/cpuinfo")
-        .map(|c| ["avx512f", "avx512bw", "avx512vl", "avx512dq"].iter().all(|f| c.contains(f)))
+        .map(|c| {
+            ["avx512f", "avx512bw", "avx512vl", "avx512dq"]
+                .iter()
+                .all(|f| c.contains(f))
+        })
         .unwrap_or(false)
 }
 
 #[test]
 fn digests_agree_across_threads_and_cpu_capabilities() {
     let model = common::shipped_instance();
-    assert!(model.join("model.pt").is_file(), "shipped model missing at {}", model.display());
+    assert!(
+        model.join("model.pt").is_file(),
+        "shipped model missing at {}",
+        model.display()
+    );
     let tmp = std::env::temp_dir().join(format!("mo-determinism-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("tmp");
     let files = corpus(&tmp);
@@ -72,13 +87,25 @@ fn digests_agree_across_threads_and_cpu_capabilities() {
                 .env("ONEDNN_MAX_CPU_ISA", isa)
                 .output()
                 .expect("probe runs");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let stdout = String::from_utf8_lossy(&out.stdout);
-            let lines: Vec<serde_json::Value> =
-                stdout.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+            let lines: Vec<serde_json::Value> = stdout
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("json line"))
+                .collect();
             let (profile, results) = lines.split_last().expect("lines");
-            let got_cap = profile["profile"]["cpu_capability"].as_str().expect("capability");
-            assert_eq!(got_cap.to_ascii_lowercase(), *cap, "ATEN_CPU_CAPABILITY took effect");
+            let got_cap = profile["profile"]["cpu_capability"]
+                .as_str()
+                .expect("capability");
+            assert_eq!(
+                got_cap.to_ascii_lowercase(),
+                *cap,
+                "ATEN_CPU_CAPABILITY took effect"
+            );
             assert_eq!(profile["profile"]["intra_op_threads"], threads);
             let config = format!("{cap}/{threads}t");
             for r in results {
@@ -86,7 +113,10 @@ fn digests_agree_across_threads_and_cpu_capabilities() {
                 digests
                     .entry(r["file"].as_str().expect("file").to_string())
                     .or_default()
-                    .insert(config.clone(), r["digest"].as_str().expect("digest").to_string());
+                    .insert(
+                        config.clone(),
+                        r["digest"].as_str().expect("digest").to_string(),
+                    );
             }
         }
     }

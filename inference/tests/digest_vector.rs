@@ -40,8 +40,20 @@ fn fixture() -> CanonicalResult {
         .map(|i| u8::from((40..60).contains(&(i % w)) && (25..45).contains(&(i / w))))
         .collect();
     let dets = vec![
-        Detection::new(2, 8700, Mask::from_grid(&rect, w, h).expect("rect"), (64, 48), (64, 48)),
-        Detection::new(1, 9600, Mask::from_grid(&disc, w, h).expect("disc"), (64, 48), (64, 48)),
+        Detection::new(
+            2,
+            8700,
+            Mask::from_grid(&rect, w, h).expect("rect"),
+            (64, 48),
+            (64, 48),
+        ),
+        Detection::new(
+            1,
+            9600,
+            Mask::from_grid(&disc, w, h).expect("disc"),
+            (64, 48),
+            (64, 48),
+        ),
     ];
     CanonicalResult::ok([0x11; 32], [0x22; 32], (64, 48), (64, 48), dets)
 }
@@ -51,7 +63,9 @@ fn shared_digest_vector_matches() {
     let r = fixture();
     let att = Attestation::of(&r);
     let task = U256::from(42);
-    let worker: Address = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".parse().expect("address");
+    let worker: Address = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+        .parse()
+        .expect("address");
     let v = Vector {
         task_id: task.to_string(),
         worker: format!("{worker:#x}"),
@@ -74,5 +88,8 @@ fn shared_digest_vector_matches() {
         std::fs::write(&path, &text).expect("write vector");
     }
     let committed = std::fs::read_to_string(&path).expect("test/vectors/digest.json exists");
-    assert_eq!(committed, text, "rewrite with MASKORACLE_WRITE_VECTORS=1 if the format changed on purpose");
+    assert_eq!(
+        committed, text,
+        "rewrite with MASKORACLE_WRITE_VECTORS=1 if the format changed on purpose"
+    );
 }

@@ -12,7 +12,9 @@ use image::{ImageFormat, Rgb, RgbImage};
 use maskoracle_inference::{CanonicalResult, Model, Segmenter, Status};
 
 fn rgb(w: u32, h: u32) -> RgbImage {
-    RgbImage::from_fn(w, h, |x, y| Rgb([(x * 7) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8]))
+    RgbImage::from_fn(w, h, |x, y| {
+        Rgb([(x * 7) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8])
+    })
 }
 
 fn encode(img: image::DynamicImage, f: ImageFormat) -> Vec<u8> {
@@ -54,7 +56,10 @@ fn grey_png(w: u32, h: u32, zero_rows: u32) -> Vec<u8> {
 
 /// A JPEG with an EXIF APP1 segment whose Orientation tag is `o` (6 = rotate 90 degrees CW).
 fn jpeg_with_orientation(img: &RgbImage, o: u16) -> Vec<u8> {
-    let jpg = encode(image::DynamicImage::ImageRgb8(img.clone()), ImageFormat::Jpeg);
+    let jpg = encode(
+        image::DynamicImage::ImageRgb8(img.clone()),
+        ImageFormat::Jpeg,
+    );
     let mut tiff = b"MM\x00\x2a\x00\x00\x00\x08".to_vec();
     tiff.extend_from_slice(&1u16.to_be_bytes()); // one IFD entry
     tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
@@ -83,7 +88,8 @@ fn cmyk_jpeg() -> Vec<u8> {
     }
     let mut out = Vec::new();
     let enc = jpeg_encoder::Encoder::new(&mut out, 90);
-    enc.encode(&data, w, h, jpeg_encoder::ColorType::Cmyk).expect("cmyk jpeg");
+    enc.encode(&data, w, h, jpeg_encoder::ColorType::Cmyk)
+        .expect("cmyk jpeg");
     out
 }
 
@@ -107,27 +113,124 @@ fn cases() -> Vec<Case> {
         image::Rgb([(x * 1500) as u16, (y * 2000) as u16, 7])
     });
     let grey8 = image::GrayImage::from_fn(50, 20, |x, y| image::Luma([(x + y) as u8]));
-    let rgba = image::RgbaImage::from_fn(20, 20, |x, y| image::Rgba([x as u8, y as u8, 9, (x * 12) as u8]));
+    let rgba = image::RgbaImage::from_fn(20, 20, |x, y| {
+        image::Rgba([x as u8, y as u8, 9, (x * 12) as u8])
+    });
     vec![
-        Case { name: "zero bytes", bytes: vec![], want: Status::NotAnImage, size: None },
-        Case { name: "text", bytes: b"GET /index.html HTTP/1.1\r\n\r\n".to_vec(), want: Status::NotAnImage, size: None },
-        Case { name: "tiff (not supported)", bytes: b"II*\x00\x08\x00\x00\x00\x00\x00".to_vec(), want: Status::NotAnImage, size: None },
-        Case { name: "truncated jpeg", bytes: jpeg[..jpeg.len() / 2].to_vec(), want: Status::CorruptImage, size: None },
-        Case { name: "jpeg header only", bytes: jpeg[..200.min(jpeg.len())].to_vec(), want: Status::CorruptImage, size: None },
-        Case { name: "truncated png", bytes: truncated_png, want: Status::CorruptImage, size: None },
-        Case { name: "png magic then garbage", bytes: b"\x89PNG\r\n\x1a\ngarbage garbage garbage".to_vec(), want: Status::CorruptImage, size: None },
-        Case { name: "png claiming 100000x100000", bytes: grey_png(100_000, 100_000, 0), want: Status::TooLarge, size: None },
-        Case { name: "png bomb 20000x20000 zeros", bytes: grey_png(20_000, 20_000, 20_000), want: Status::TooLarge, size: None },
-        Case { name: "png 8000x4000 (over total pixels)", bytes: grey_png(8000, 4000, 4000), want: Status::TooLarge, size: None },
-        Case { name: "png 0x0", bytes: grey_png(0, 0, 0), want: Status::CorruptImage, size: None },
-        Case { name: "1x1 png", bytes: encode(rgb(1, 1).into(), ImageFormat::Png), want: Status::Ok, size: Some((1, 1)) },
-        Case { name: "16-bit grey png", bytes: encode(grey16.into(), ImageFormat::Png), want: Status::Ok, size: Some((40, 30)) },
-        Case { name: "16-bit rgb png", bytes: encode(rgb16.into(), ImageFormat::Png), want: Status::Ok, size: Some((40, 30)) },
-        Case { name: "8-bit grey png", bytes: encode(grey8.into(), ImageFormat::Png), want: Status::Ok, size: Some((50, 20)) },
-        Case { name: "rgba png", bytes: encode(rgba.into(), ImageFormat::Png), want: Status::Ok, size: Some((20, 20)) },
-        Case { name: "cmyk jpeg", bytes: cmyk_jpeg(), want: Status::Ok, size: Some((48, 32)) },
-        Case { name: "exif rotated jpeg", bytes: jpeg_with_orientation(&rgb(96, 64), 6), want: Status::Ok, size: Some((64, 96)) },
-        Case { name: "normal png", bytes: normal, want: Status::Ok, size: Some((64, 48)) },
+        Case {
+            name: "zero bytes",
+            bytes: vec![],
+            want: Status::NotAnImage,
+            size: None,
+        },
+        Case {
+            name: "text",
+            bytes: b"GET /index.html HTTP/1.1\r\n\r\n".to_vec(),
+            want: Status::NotAnImage,
+            size: None,
+        },
+        Case {
+            name: "tiff (not supported)",
+            bytes: b"II*\x00\x08\x00\x00\x00\x00\x00".to_vec(),
+            want: Status::NotAnImage,
+            size: None,
+        },
+        Case {
+            name: "truncated jpeg",
+            bytes: jpeg[..jpeg.len() / 2].to_vec(),
+            want: Status::CorruptImage,
+            size: None,
+        },
+        Case {
+            name: "jpeg header only",
+            bytes: jpeg[..200.min(jpeg.len())].to_vec(),
+            want: Status::CorruptImage,
+            size: None,
+        },
+        Case {
+            name: "truncated png",
+            bytes: truncated_png,
+            want: Status::CorruptImage,
+            size: None,
+        },
+        Case {
+            name: "png magic then garbage",
+            bytes: b"\x89PNG\r\n\x1a\ngarbage garbage garbage".to_vec(),
+            want: Status::CorruptImage,
+            size: None,
+        },
+        Case {
+            name: "png claiming 100000x100000",
+            bytes: grey_png(100_000, 100_000, 0),
+            want: Status::TooLarge,
+            size: None,
+        },
+        Case {
+            name: "png bomb 20000x20000 zeros",
+            bytes: grey_png(20_000, 20_000, 20_000),
+            want: Status::TooLarge,
+            size: None,
+        },
+        Case {
+            name: "png 8000x4000 (over total pixels)",
+            bytes: grey_png(8000, 4000, 4000),
+            want: Status::TooLarge,
+            size: None,
+        },
+        Case {
+            name: "png 0x0",
+            bytes: grey_png(0, 0, 0),
+            want: Status::CorruptImage,
+            size: None,
+        },
+        Case {
+            name: "1x1 png",
+            bytes: encode(rgb(1, 1).into(), ImageFormat::Png),
+            want: Status::Ok,
+            size: Some((1, 1)),
+        },
+        Case {
+            name: "16-bit grey png",
+            bytes: encode(grey16.into(), ImageFormat::Png),
+            want: Status::Ok,
+            size: Some((40, 30)),
+        },
+        Case {
+            name: "16-bit rgb png",
+            bytes: encode(rgb16.into(), ImageFormat::Png),
+            want: Status::Ok,
+            size: Some((40, 30)),
+        },
+        Case {
+            name: "8-bit grey png",
+            bytes: encode(grey8.into(), ImageFormat::Png),
+            want: Status::Ok,
+            size: Some((50, 20)),
+        },
+        Case {
+            name: "rgba png",
+            bytes: encode(rgba.into(), ImageFormat::Png),
+            want: Status::Ok,
+            size: Some((20, 20)),
+        },
+        Case {
+            name: "cmyk jpeg",
+            bytes: cmyk_jpeg(),
+            want: Status::Ok,
+            size: Some((48, 32)),
+        },
+        Case {
+            name: "exif rotated jpeg",
+            bytes: jpeg_with_orientation(&rgb(96, 64), 6),
+            want: Status::Ok,
+            size: Some((64, 96)),
+        },
+        Case {
+            name: "normal png",
+            bytes: normal,
+            want: Status::Ok,
+            size: Some((64, 48)),
+        },
     ]
 }
 
@@ -139,9 +242,17 @@ fn hostile_inputs_get_the_right_status_and_valid_results() {
         let s = seg.segment(&c.bytes);
         let r = &s.result;
         // Whatever the status, the canonical bytes parse back to the same result.
-        assert_eq!(&CanonicalResult::parse(&r.encode()).expect("parses"), r, "{}", c.name);
+        assert_eq!(
+            &CanonicalResult::parse(&r.encode()).expect("parses"),
+            r,
+            "{}",
+            c.name
+        );
         if r.status != c.want {
-            failures.push(format!("{}: got {} ({:?}), want {}", c.name, r.status, s.error, c.want));
+            failures.push(format!(
+                "{}: got {} ({:?}), want {}",
+                c.name, r.status, s.error, c.want
+            ));
             continue;
         }
         match c.size {
@@ -172,8 +283,16 @@ fn hostile_inputs_stay_within_twice_the_normal_peak_memory() {
             .arg(p)
             .output()
             .expect("probe runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let last = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let last = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
         let v: serde_json::Value = serde_json::from_str(&last).expect("json");
         v["peak_rss_kib"].as_u64().expect("peak rss")
     };
@@ -181,9 +300,18 @@ fn hostile_inputs_stay_within_twice_the_normal_peak_memory() {
     let mut report = Vec::new();
     for (name, p) in &paths {
         let kib = peak(p);
-        report.push(format!("{name}: {kib} KiB ({:.2}x)", kib as f64 / normal as f64));
-        assert!(kib <= 2 * normal, "{name}: peak {kib} KiB > 2 x {normal} KiB");
+        report.push(format!(
+            "{name}: {kib} KiB ({:.2}x)",
+            kib as f64 / normal as f64
+        ));
+        assert!(
+            kib <= 2 * normal,
+            "{name}: peak {kib} KiB > 2 x {normal} KiB"
+        );
     }
-    eprintln!("peak RSS per input, normal 64x48 png = {normal} KiB:\n  {}", report.join("\n  "));
+    eprintln!(
+        "peak RSS per input, normal 64x48 png = {normal} KiB:\n  {}",
+        report.join("\n  ")
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -46,24 +46,44 @@ fn shipped_model_mean_mask_iou_on_heldout_scenes_is_at_least_0_8() {
     let dir = common::scenes_dir();
     let mut ious = Vec::new();
     for json in common::files(&dir, &["json"]) {
-        let gt: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("gt")).expect("json");
+        let gt: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&json).expect("gt")).expect("json");
         let png = json.with_extension("png");
         let s = seg.segment(&std::fs::read(&png).expect("scene png"));
         assert_eq!(s.result.status, Status::Ok);
         let (w, h) = (s.result.grid_width as usize, s.result.grid_height as usize);
-        let preds: Vec<(u16, Vec<u8>)> =
-            s.result.detections.iter().map(|d| (d.label, d.mask.to_grid(w, h))).collect();
+        let preds: Vec<(u16, Vec<u8>)> = s
+            .result
+            .detections
+            .iter()
+            .map(|d| (d.label, d.mask.to_grid(w, h)))
+            .collect();
         for inst in gt["instances"].as_array().expect("instances") {
             let label = inst["label"].as_u64().expect("label") as u16;
             let m = rle_to_mask(inst["rle"].as_array().expect("rle"), w * h);
-            let best = preds.iter().filter(|(l, _)| *l == label).map(|(_, p)| iou(&m, p)).fold(0.0, f64::max);
+            let best = preds
+                .iter()
+                .filter(|(l, _)| *l == label)
+                .map(|(_, p)| iou(&m, p))
+                .fold(0.0, f64::max);
             ious.push(best);
         }
     }
-    assert!(ious.len() >= 20, "need held-out scenes in {}", dir.display());
+    assert!(
+        ious.len() >= 20,
+        "need held-out scenes in {}",
+        dir.display()
+    );
     let mean = ious.iter().sum::<f64>() / ious.len() as f64;
-    eprintln!("held-out scenes: {} instances, mean mask IoU {mean:.4}", ious.len());
-    assert!(mean >= 0.8, "mean mask IoU {mean:.4} < 0.8 over {} instances", ious.len());
+    eprintln!(
+        "held-out scenes: {} instances, mean mask IoU {mean:.4}",
+        ious.len()
+    );
+    assert!(
+        mean >= 0.8,
+        "mean mask IoU {mean:.4} < 0.8 over {} instances",
+        ious.len()
+    );
 }
 
 fn reference_path() -> PathBuf {
@@ -82,7 +102,8 @@ fn round(v: f64, dp: i32) -> f64 {
 #[test]
 fn rust_outputs_equal_python_outputs_for_the_shipped_models() {
     let fx: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(reference_path()).expect("python_reference.json")).expect("json");
+        serde_json::from_slice(&std::fs::read(reference_path()).expect("python_reference.json"))
+            .expect("json");
     // Image paths in the reference are relative to the repository root.
     let repo = std::env::var_os("MASKORACLE_REFERENCE_ROOT")
         .map(PathBuf::from)
@@ -92,9 +113,17 @@ fn rust_outputs_equal_python_outputs_for_the_shipped_models() {
     let mut mismatches = Vec::new();
     for m in fx["models"].as_array().expect("models") {
         let dir = m["dir"].as_str().expect("dir");
-        let dir = if dir.ends_with("shapes-maskrcnn") { shipped.clone() } else { repo.join(dir) };
+        let dir = if dir.ends_with("shapes-maskrcnn") {
+            shipped.clone()
+        } else {
+            repo.join(dir)
+        };
         let model = Model::load(&dir).expect("model of the reference loads");
-        assert_eq!(hex::encode(model.sha256()), m["sha256"].as_str().expect("sha"), "same model file");
+        assert_eq!(
+            hex::encode(model.sha256()),
+            m["sha256"].as_str().expect("sha"),
+            "same model file"
+        );
         let thr = model.manifest().thresholds.mask;
         for run in m["runs"].as_array().expect("runs") {
             let image = run["image"].as_str().expect("image");
@@ -107,7 +136,9 @@ fn rust_outputs_equal_python_outputs_for_the_shipped_models() {
                 mismatches.push(format!("{image}: decoded pixels differ from Pillow's"));
                 continue;
             }
-            let raw = model.infer_rgb(d.rgb.as_raw(), d.rgb.width(), d.rgb.height()).expect("runs");
+            let raw = model
+                .infer_rgb(d.rgb.as_raw(), d.rgb.width(), d.rgb.height())
+                .expect("runs");
             let got = match raw {
                 RawOutput::Instance(o) => instance_record(&o, thr),
                 RawOutput::Semantic(l) => semantic_record(&l),
@@ -120,8 +151,14 @@ fn rust_outputs_equal_python_outputs_for_the_shipped_models() {
             }
         }
     }
-    eprintln!("python reference: {compared} runs compared, {} mismatches", mismatches.len());
-    assert!(compared >= 20, "the reference covers the scenes and photos at 1 and 2 threads");
+    eprintln!(
+        "python reference: {compared} runs compared, {} mismatches",
+        mismatches.len()
+    );
+    assert!(
+        compared >= 20,
+        "the reference covers the scenes and photos at 1 and 2 threads"
+    );
     assert!(mismatches.is_empty(), "{mismatches:#?}");
 }
 
@@ -129,9 +166,18 @@ fn instance_record(o: &InstanceOutput, thr: f64) -> serde_json::Value {
     let labels: Vec<i64> = Vec::try_from(&o.labels).expect("labels");
     let scores: Vec<f32> = Vec::try_from(&o.scores).expect("scores");
     let boxes: Vec<f32> = Vec::try_from(&o.boxes.flatten(0, -1)).expect("boxes");
-    let masks = o.masks.squeeze_dim(1).gt(thr).to_kind(Kind::Uint8).contiguous();
+    let masks = o
+        .masks
+        .squeeze_dim(1)
+        .gt(thr)
+        .to_kind(Kind::Uint8)
+        .contiguous();
     let bits: Vec<u8> = Vec::try_from(&masks.flatten(0, -1)).expect("masks");
-    let per = if labels.is_empty() { 0 } else { bits.len() / labels.len() };
+    let per = if labels.is_empty() {
+        0
+    } else {
+        bits.len() / labels.len()
+    };
     let dets: Vec<serde_json::Value> = (0..labels.len())
         .map(|i| {
             serde_json::json!({

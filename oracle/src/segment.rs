@@ -81,7 +81,9 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<()> {
             Some(img) => img
                 .save_with_format(out, maskoracle_inference::image::ImageFormat::Png)
                 .with_context(|| format!("writing {}", out.display()))?,
-            None => tracing::warn!(target: "maskoracle::segment", "no image to draw the overlay on"),
+            None => {
+                tracing::warn!(target: "maskoracle::segment", "no image to draw the overlay on")
+            }
         }
     }
     let m = segmenter.model();
@@ -120,7 +122,11 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("model          {} ({})", report.model, report.model_sha256);
-    println!("input          {} ({})", args.image.display(), report.input_sha256);
+    println!(
+        "input          {} ({})",
+        args.image.display(),
+        report.input_sha256
+    );
     match &report.error {
         Some(e) => println!("status         {} ({e})", report.status),
         None => println!("status         {}", report.status),
@@ -128,7 +134,10 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<()> {
     println!("size           {}x{}", report.width, report.height);
     if !report.detections.is_empty() {
         println!();
-        println!("{:>3}  {:<16} {:>6}  {:<24} {:>9}", "#", "label", "score", "box [x0,y0,x1,y1)", "mask px");
+        println!(
+            "{:>3}  {:<16} {:>6}  {:<24} {:>9}",
+            "#", "label", "score", "box [x0,y0,x1,y1)", "mask px"
+        );
         for (i, d) in report.detections.iter().enumerate() {
             let b = d.bbox;
             println!(
