@@ -46,6 +46,7 @@ lint: ## formatting, clippy, forge fmt, slither
 		--exclude-optimization
 
 bench: setup ## benchmarks (print ratios against baselines measured in the same run)
+	@scripts/setup --python
 	$(ENV) cargo bench --workspace
 	$(ENV) forge test --gas-report --no-match-path "test/invariant/*"
 

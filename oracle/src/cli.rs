@@ -25,6 +25,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Segment one image: print the detections, the result sha256 and its CID.
+    Segment(crate::segment::SegmentArgs),
 }
 
 /// Installs the `tracing` subscriber that writes to stderr.
@@ -41,5 +43,9 @@ pub fn init_tracing(filter: &str) {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Doctor { json } => crate::doctor::run(json),
+        // Inference is CPU-bound: keep it off the async runtime's threads.
+        Command::Segment(args) => {
+            tokio::task::spawn_blocking(move || crate::segment::run(args)).await?
+        }
     }
 }

@@ -5,4 +5,5 @@ pub mod config;
 pub mod doctor;
 pub mod keys;
 pub mod metrics;
+pub mod segment;
 pub mod state;

@@ -1,0 +1,36 @@
+//! torchvision's `nms` and `roi_align` CPU operators, compiled into this crate by `build.rs`
+//! from upstream's C++ sources (BSD-3-Clause), and the execution-profile queries written in C++.
+
+use std::ffi::{c_char, c_int, CStr};
+
+extern "C" {
+    fn maskoracle_torchvision_ops_anchor() -> c_int;
+    fn maskoracle_cpu_capability(buf: *mut c_char, len: usize) -> usize;
+    fn maskoracle_torch_version() -> c_int;
+}
+
+/// Makes sure the operator registrations are linked into the process and returns how many
+/// schemas were declared (4: `nms`, `roi_align`, `_roi_align_backward`, `box_iou_rotated`). The registrations
+/// themselves run as static initializers when the library is loaded.
+pub fn ensure_registered() -> i32 {
+    // SAFETY: a C function without arguments or side effects, defined in csrc/torchvision_ops.cpp.
+    unsafe { maskoracle_torchvision_ops_anchor() }
+}
+
+/// ATen's CPU capability for this process (`DEFAULT`, `AVX2`, `AVX512`, ...), chosen at start-up
+/// from the CPU and `ATEN_CPU_CAPABILITY`.
+pub fn cpu_capability() -> String {
+    let mut buf = [0 as c_char; 64];
+    // SAFETY: the callee writes at most `buf.len()` bytes including a terminating NUL.
+    unsafe { maskoracle_cpu_capability(buf.as_mut_ptr(), buf.len()) };
+    // SAFETY: the buffer is NUL-terminated by the callee (or all zero).
+    let s = unsafe { CStr::from_ptr(buf.as_ptr()) };
+    s.to_string_lossy().into_owned()
+}
+
+/// The libtorch version this crate was compiled against, e.g. `2.13.0`.
+pub fn torch_version() -> String {
+    // SAFETY: returns a constant.
+    let v = unsafe { maskoracle_torch_version() };
+    format!("{}.{}.{}", v / 10000, (v / 100) % 100, v % 100)
+}

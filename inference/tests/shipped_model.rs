@@ -1,0 +1,203 @@
+//! Tests on the model the project ships (`inference/models/shapes-maskrcnn/`, trained by
+//! `inference/models/train_shapes.py`). They FAIL when the model is missing: it is part of the
+//! project. `MASKORACLE_SHAPES_MODEL`, `MASKORACLE_SCENES_DIR`, `MASKORACLE_PYTHON_REFERENCE` and
+//! `MASKORACLE_REFERENCE_ROOT` point them elsewhere.
+
+mod common;
+
+use std::path::PathBuf;
+
+use maskoracle_inference::model::{InstanceOutput, RawOutput};
+use maskoracle_inference::{decode, Model, Segmenter, Status};
+use sha2::{Digest as _, Sha256};
+use tch::Kind;
+
+fn rle_to_mask(rle: &[serde_json::Value], n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n);
+    let mut bit = 0u8;
+    for r in rle {
+        let r = r.as_u64().expect("run") as usize;
+        out.extend(std::iter::repeat_n(bit, r));
+        bit ^= 1;
+    }
+    assert_eq!(out.len(), n, "rle covers the image");
+    out
+}
+
+fn iou(a: &[u8], b: &[u8]) -> f64 {
+    let (mut inter, mut union) = (0u64, 0u64);
+    for (&x, &y) in a.iter().zip(b) {
+        inter += u64::from(x & y);
+        union += u64::from(x | y);
+    }
+    if union == 0 {
+        0.0
+    } else {
+        inter as f64 / union as f64
+    }
+}
+
+/// Held-out scenes (seed 9001, never used in training): each ground-truth instance takes the best
+/// mask IoU among detections of its label (0 if none); the mean must reach 0.8.
+#[test]
+fn shipped_model_mean_mask_iou_on_heldout_scenes_is_at_least_0_8() {
+    let model = Model::load(common::shipped_instance()).expect("shipped model loads");
+    let seg = Segmenter::new(model);
+    let dir = common::scenes_dir();
+    let mut ious = Vec::new();
+    for json in common::files(&dir, &["json"]) {
+        let gt: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&json).expect("gt")).expect("json");
+        let png = json.with_extension("png");
+        let s = seg.segment(&std::fs::read(&png).expect("scene png"));
+        assert_eq!(s.result.status, Status::Ok);
+        let (w, h) = (s.result.grid_width as usize, s.result.grid_height as usize);
+        let preds: Vec<(u16, Vec<u8>)> = s
+            .result
+            .detections
+            .iter()
+            .map(|d| (d.label, d.mask.to_grid(w, h)))
+            .collect();
+        for inst in gt["instances"].as_array().expect("instances") {
+            let label = inst["label"].as_u64().expect("label") as u16;
+            let m = rle_to_mask(inst["rle"].as_array().expect("rle"), w * h);
+            let best = preds
+                .iter()
+                .filter(|(l, _)| *l == label)
+                .map(|(_, p)| iou(&m, p))
+                .fold(0.0, f64::max);
+            ious.push(best);
+        }
+    }
+    assert!(
+        ious.len() >= 20,
+        "need held-out scenes in {}",
+        dir.display()
+    );
+    let mean = ious.iter().sum::<f64>() / ious.len() as f64;
+    eprintln!(
+        "held-out scenes: {} instances, mean mask IoU {mean:.4}",
+        ious.len()
+    );
+    assert!(
+        mean >= 0.8,
+        "mean mask IoU {mean:.4} < 0.8 over {} instances",
+        ious.len()
+    );
+}
+
+fn reference_path() -> PathBuf {
+    std::env::var_os("MASKORACLE_PYTHON_REFERENCE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| common::crate_dir().join("tests/fixtures/python_reference.json"))
+}
+
+fn round(v: f64, dp: i32) -> f64 {
+    let f = 10f64.powi(dp);
+    (v * f).round() / f
+}
+
+/// Rust runs the same TorchScript file on the same pixels at the same thread count as the
+/// committed Python reference (inference/models/python_reference.py) and gets the same outputs.
+#[test]
+fn rust_outputs_equal_python_outputs_for_the_shipped_models() {
+    let fx: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reference_path()).expect("python_reference.json"))
+            .expect("json");
+    // Image paths in the reference are relative to the repository root.
+    let repo = std::env::var_os("MASKORACLE_REFERENCE_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| common::crate_dir().join(".."));
+    let shipped = common::shipped_instance();
+    let mut compared = 0usize;
+    let mut mismatches = Vec::new();
+    for m in fx["models"].as_array().expect("models") {
+        let dir = m["dir"].as_str().expect("dir");
+        let dir = if dir.ends_with("shapes-maskrcnn") {
+            shipped.clone()
+        } else {
+            repo.join(dir)
+        };
+        let model = Model::load(&dir).expect("model of the reference loads");
+        assert_eq!(
+            hex::encode(model.sha256()),
+            m["sha256"].as_str().expect("sha"),
+            "same model file"
+        );
+        let thr = model.manifest().thresholds.mask;
+        for run in m["runs"].as_array().expect("runs") {
+            let image = run["image"].as_str().expect("image");
+            let threads = run["threads"].as_i64().expect("threads") as i32;
+            maskoracle_inference::set_intra_op_threads(threads);
+            let bytes = std::fs::read(repo.join(image)).expect("image");
+            let d = decode::decode(&bytes, &decode::DecodeLimits::V1).expect("decodes");
+            let rgb_sha = hex::encode(Sha256::digest(d.rgb.as_raw()));
+            if rgb_sha != run["rgb_sha256"].as_str().expect("rgb sha") {
+                mismatches.push(format!("{image}: decoded pixels differ from Pillow's"));
+                continue;
+            }
+            let raw = model
+                .infer_rgb(d.rgb.as_raw(), d.rgb.width(), d.rgb.height())
+                .expect("runs");
+            let got = match raw {
+                RawOutput::Instance(o) => instance_record(&o, thr),
+                RawOutput::Semantic(l) => semantic_record(&l),
+            };
+            compared += 1;
+            for (k, v) in got.as_object().expect("record") {
+                if &run[k] != v {
+                    mismatches.push(format!("{image} threads={threads}: {k} differs"));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "python reference: {compared} runs compared, {} mismatches",
+        mismatches.len()
+    );
+    assert!(
+        compared >= 20,
+        "the reference covers the scenes and photos at 1 and 2 threads"
+    );
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+}
+
+fn instance_record(o: &InstanceOutput, thr: f64) -> serde_json::Value {
+    let labels: Vec<i64> = Vec::try_from(&o.labels).expect("labels");
+    let scores: Vec<f32> = Vec::try_from(&o.scores).expect("scores");
+    let boxes: Vec<f32> = Vec::try_from(&o.boxes.flatten(0, -1)).expect("boxes");
+    let masks = o
+        .masks
+        .squeeze_dim(1)
+        .gt(thr)
+        .to_kind(Kind::Uint8)
+        .contiguous();
+    let bits: Vec<u8> = Vec::try_from(&masks.flatten(0, -1)).expect("masks");
+    let per = if labels.is_empty() {
+        0
+    } else {
+        bits.len() / labels.len()
+    };
+    let dets: Vec<serde_json::Value> = (0..labels.len())
+        .map(|i| {
+            serde_json::json!({
+                "label": labels[i],
+                "score": round(f64::from(scores[i]), 6),
+                "box": (0..4).map(|j| round(f64::from(boxes[i * 4 + j]), 3)).collect::<Vec<_>>(),
+                "mask_area": bits[i * per..(i + 1) * per].iter().map(|&b| u64::from(b)).sum::<u64>(),
+            })
+        })
+        .collect();
+    serde_json::json!({"detections": dets, "masks_sha256": hex::encode(Sha256::digest(&bits))})
+}
+
+fn semantic_record(logits: &tch::Tensor) -> serde_json::Value {
+    let classes = logits.argmax(0, false).to_kind(Kind::Uint8).contiguous();
+    let c = logits.size()[0];
+    let bytes: Vec<u8> = Vec::try_from(&classes.flatten(0, -1)).expect("classes");
+    let mut counts = vec![0u64; c as usize];
+    for &b in &bytes {
+        counts[usize::from(b)] += 1;
+    }
+    serde_json::json!({"classes_sha256": hex::encode(Sha256::digest(&bytes)), "class_pixels": counts})
+}
