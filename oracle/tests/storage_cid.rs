@@ -60,10 +60,22 @@ fn empty_file() {
 #[test]
 fn small_files_cidv0() {
     let cases: [(&[u8], &str); 6] = [
-        (b"Hello Worlds!\n", "QmVr26fY1tKyspEJBniVhqxQeEjhF78XerGiqWAwraVLQH"),
-        (b"Helloo Worlds!\n", "Qmf35k66MZNW2GijohUmXQEWKZU4cCGTCwK6idfnt152wJ"),
-        (b"Hello Venus!\n", "QmU5kp3BH3B8tnWUU2Pikdb2maksBNkb92FHRr56hyghh4"),
-        (b"Hello Jupiter!\n", "QmUnvPcBctVTAcJpigv6KMqDvmDewksPWrNVoy1E1WP5fh"),
+        (
+            b"Hello Worlds!\n",
+            "QmVr26fY1tKyspEJBniVhqxQeEjhF78XerGiqWAwraVLQH",
+        ),
+        (
+            b"Helloo Worlds!\n",
+            "Qmf35k66MZNW2GijohUmXQEWKZU4cCGTCwK6idfnt152wJ",
+        ),
+        (
+            b"Hello Venus!\n",
+            "QmU5kp3BH3B8tnWUU2Pikdb2maksBNkb92FHRr56hyghh4",
+        ),
+        (
+            b"Hello Jupiter!\n",
+            "QmUnvPcBctVTAcJpigv6KMqDvmDewksPWrNVoy1E1WP5fh",
+        ),
         (
             b"Hello Neptune!\nHello Pluton!",
             "QmZDhWpi8NvKrekaYYhxKCdNVGWsFFe1CREnAjP1QbPaB3",
@@ -71,7 +83,12 @@ fn small_files_cidv0() {
         (b"IPFS\n", "QmdFyxZXsFiP4csgfM5uPu99AvFiKH62CSPDw5TP92nr7w"),
     ];
     for (data, expected) in cases {
-        assert_eq!(cid_of(data, v0()), expected, "{:?}", String::from_utf8_lossy(data));
+        assert_eq!(
+            cid_of(data, v0()),
+            expected,
+            "{:?}",
+            String::from_utf8_lossy(data)
+        );
     }
 }
 

@@ -40,7 +40,9 @@ async fn second_node_fetches_over_bitswap_and_refuses_corruption() {
         .expect("put");
     assert_eq!(
         file_cid,
-        cid::import(&file, &ImportParams::KUBO_V0).expect("import").root
+        cid::import(&file, &ImportParams::KUBO_V0)
+            .expect("import")
+            .root
     );
     let result = Bytes::from_static(b"canonical result v1");
     let result_cid = a.put_raw(result.clone()).await.expect("put_raw");
@@ -49,16 +51,25 @@ async fn second_node_fetches_over_bitswap_and_refuses_corruption() {
     assert!(!b.has_block(&file_cid).await.expect("has"));
     link(&b, &a).await;
 
-    let got = b.get(&file_cid, 1 << 20).await.expect("B fetches the file from A");
+    let got = b
+        .get(&file_cid, 1 << 20)
+        .await
+        .expect("B fetches the file from A");
     assert_eq!(got.as_ref(), file.as_slice());
     assert!(b.has_block(&file_cid).await.expect("has"), "B now holds it");
-    let got = b.get(&result_cid, 1 << 20).await.expect("B fetches the result");
+    let got = b
+        .get(&result_cid, 1 << 20)
+        .await
+        .expect("B fetches the result");
     assert_eq!(got, result);
     b.pin(&file_cid).await.expect("pin");
 
     // A size limit below the file's declared size is refused before the leaves are fetched.
     let small = b.get(&file_cid, 1000).await;
-    assert!(matches!(small, Err(StorageError::TooLarge { .. })), "{small:?}");
+    assert!(
+        matches!(small, Err(StorageError::TooLarge { .. })),
+        "{small:?}"
+    );
 
     // A serves a block whose bytes do not match its CID: B must not accept it.
     let honest = Bytes::from_static(b"the real block");
@@ -83,7 +94,10 @@ async fn repository_and_identity_survive_restart() {
     let data = Bytes::from(sample(300_000));
     let (peer, cid) = {
         let n = node(dir.path(), Duration::from_secs(2)).await;
-        let cid = n.put(data.clone(), ImportParams::KUBO_V1).await.expect("put");
+        let cid = n
+            .put(data.clone(), ImportParams::KUBO_V1)
+            .await
+            .expect("put");
         let peer = n.peer_id();
         n.stop().await;
         (peer, cid)

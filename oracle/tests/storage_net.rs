@@ -33,7 +33,10 @@ async fn kubo_backend_adds_reads_and_pins_through_the_rpc_endpoints() {
         let c = kubo.put(data.clone(), params).await.expect("add");
         assert_eq!(c, cid::import(&data, &params).expect("import").root);
         assert!(st.pins.lock().expect("lock").contains(&c), "pinned on add");
-        let back = kubo.get(&c, 1 << 20).await.expect("read back via block/get");
+        let back = kubo
+            .get(&c, 1 << 20)
+            .await
+            .expect("read back via block/get");
         assert_eq!(back, data);
     }
     let calls = st.calls.lock().expect("lock").clone();
@@ -68,7 +71,10 @@ async fn kubo_backend_refuses_a_wrong_cid_and_a_tampered_block() {
     let err = kubo
         .put(Bytes::from_static(b"x"), ImportParams::KUBO_V0)
         .await;
-    assert!(matches!(err, Err(StorageError::CidDisagreement { .. })), "{err:?}");
+    assert!(
+        matches!(err, Err(StorageError::CidDisagreement { .. })),
+        "{err:?}"
+    );
 
     // The server answers block/get with other bytes than the CID names.
     let c = cid::raw_cid(b"genuine");
@@ -88,11 +94,14 @@ async fn kubo_backend_refuses_a_wrong_cid_and_a_tampered_block() {
 #[tokio::test]
 async fn gateway_reads_verified_blocks_and_rejects_a_corrupted_one() {
     let (addr, st) = servers::start().await;
-    let gw = GatewayStorage::new(&[&format!("http://{addr}")], Duration::from_secs(5))
-        .expect("gateway");
+    let gw =
+        GatewayStorage::new(&[&format!("http://{addr}")], Duration::from_secs(5)).expect("gateway");
     let data = sample(900_000, 9);
     let root = st.insert_dag(&data, &ImportParams::KUBO_V1);
-    assert_eq!(gw.get(&root, 1 << 20).await.expect("reads").as_ref(), data.as_slice());
+    assert_eq!(
+        gw.get(&root, 1 << 20).await.expect("reads").as_ref(),
+        data.as_slice()
+    );
 
     // Corrupt one leaf (the second chunk): the whole read fails with an integrity error.
     let dag = cid::import(&data, &ImportParams::KUBO_V1).expect("import");
@@ -129,7 +138,13 @@ async fn gateway_falls_back_to_the_next_gateway() {
         Duration::from_secs(5),
     )
     .expect("gateway");
-    assert_eq!(gw.get(&root, 1 << 20).await.expect("second gateway").as_ref(), data.as_slice());
+    assert_eq!(
+        gw.get(&root, 1 << 20)
+            .await
+            .expect("second gateway")
+            .as_ref(),
+        data.as_slice()
+    );
 }
 
 // ---- URL inputs ------------------------------------------------------------------------------------
@@ -148,10 +163,16 @@ fn fetcher(max_bytes: u64, timeout: Duration) -> HttpFetcher {
 async fn fetch_accepts_an_image_and_follows_a_few_redirects() {
     let (addr, _st) = servers::start().await;
     let f = fetcher(1 << 20, Duration::from_secs(5));
-    let got = f.fetch(&format!("http://{addr}/image.png")).await.expect("image");
+    let got = f
+        .fetch(&format!("http://{addr}/image.png"))
+        .await
+        .expect("image");
     assert_eq!(got.body.as_ref(), servers::PNG_1X1);
     assert_eq!(got.content_type.as_deref(), Some("image/png"));
-    let got = f.fetch(&format!("http://{addr}/chain/3")).await.expect("3 redirects");
+    let got = f
+        .fetch(&format!("http://{addr}/chain/3"))
+        .await
+        .expect("3 redirects");
     assert!(got.url.ends_with("/chain/0"));
     // application/octet-stream is passed on for the decoder to judge.
     assert!(f.fetch(&format!("http://{addr}/octet")).await.is_ok());
@@ -172,7 +193,10 @@ async fn fetch_refuses_a_declared_oversize_body_without_reading_it() {
     assert_eq!(err.err().map(|e| e.status()), Some(1));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let sent = st.sent.load(Ordering::SeqCst);
-    assert!(sent < 64 << 20, "server pushed {sent} bytes of a 1 GiB body");
+    assert!(
+        sent < 64 << 20,
+        "server pushed {sent} bytes of a 1 GiB body"
+    );
 }
 
 #[tokio::test]
@@ -201,7 +225,11 @@ async fn fetch_gives_up_on_slow_servers_at_the_deadline() {
         let t0 = Instant::now();
         let err = f.fetch(&format!("http://{addr}/{path}")).await;
         let took = t0.elapsed();
-        assert_eq!(err.err(), Some(FetchError::Timeout(Duration::from_millis(800))), "{path}");
+        assert_eq!(
+            err.err(),
+            Some(FetchError::Timeout(Duration::from_millis(800))),
+            "{path}"
+        );
         assert!(took < Duration::from_secs(3), "{path} took {took:?}");
     }
 }
@@ -225,7 +253,10 @@ async fn fetch_refuses_redirect_loops_long_chains_and_other_schemes() {
         ..FetchLimits::default()
     })
     .expect("fetcher");
-    let err = https_only.fetch(&format!("http://{addr}/image.png")).await.err();
+    let err = https_only
+        .fetch(&format!("http://{addr}/image.png"))
+        .await
+        .err();
     assert_eq!(err, Some(FetchError::Scheme("http".into())));
     for e in [
         FetchError::RedirectLoop(String::new()),
@@ -257,8 +288,8 @@ async fn fetch_refuses_non_image_content_where_an_image_is_required() {
 #[tokio::test]
 async fn fetch_input_dispatches_ipfs_and_http_inputs() {
     let (addr, st) = servers::start().await;
-    let gw = GatewayStorage::new(&[&format!("http://{addr}")], Duration::from_secs(5))
-        .expect("gateway");
+    let gw =
+        GatewayStorage::new(&[&format!("http://{addr}")], Duration::from_secs(5)).expect("gateway");
     let f = fetcher(1 << 20, Duration::from_secs(5));
     let img = servers::PNG_1X1;
     let root = st.insert_dag(img, &ImportParams::KUBO_V0);
@@ -266,14 +297,23 @@ async fn fetch_input_dispatches_ipfs_and_http_inputs() {
         .await
         .expect("ipfs input");
     assert_eq!(got.as_ref(), img);
-    let got = fetch_input(&format!("http://{addr}/image.png"), &gw, &f, Duration::from_secs(5))
-        .await
-        .expect("http input");
+    let got = fetch_input(
+        &format!("http://{addr}/image.png"),
+        &gw,
+        &f,
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("http input");
     assert_eq!(got.as_ref(), img);
-    let err = fetch_input("ipfs://garbage", &gw, &f, Duration::from_secs(5)).await.err();
+    let err = fetch_input("ipfs://garbage", &gw, &f, Duration::from_secs(5))
+        .await
+        .err();
     assert!(matches!(err, Some(FetchError::BadInput(_))), "{err:?}");
     let big = st.insert_dag(&sample(3 << 20, 0), &ImportParams::KUBO_V0);
-    let err = fetch_input(&format!("ipfs://{big}"), &gw, &f, Duration::from_secs(5)).await.err();
+    let err = fetch_input(&format!("ipfs://{big}"), &gw, &f, Duration::from_secs(5))
+        .await
+        .err();
     assert!(matches!(err, Some(FetchError::TooLarge { .. })), "{err:?}");
 }
 
@@ -282,32 +322,51 @@ async fn fetch_input_dispatches_ipfs_and_http_inputs() {
 #[tokio::test]
 async fn model_cache_verifies_sha256_and_evicts_damaged_files() {
     let (addr, st) = servers::start().await;
-    let gw = GatewayStorage::new(&[&format!("http://{addr}")], Duration::from_secs(5))
-        .expect("gateway");
+    let gw =
+        GatewayStorage::new(&[&format!("http://{addr}")], Duration::from_secs(5)).expect("gateway");
     let model = sample(400_000, 42);
     let sha = hex(&sha2::Sha256::digest(&model));
     let model_cid = st.insert_dag(&model, &ImportParams::KUBO_V0);
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = ModelCache::new(dir.path(), 1 << 20);
 
-    let path = cache.get_or_fetch(&gw, &model_cid, &sha).await.expect("fetch");
+    let path = cache
+        .get_or_fetch(&gw, &model_cid, &sha)
+        .await
+        .expect("fetch");
     assert_eq!(std::fs::read(&path).expect("read"), model);
     let fetches = st.calls.lock().expect("lock").len();
     // A second lookup is served from disk.
-    cache.get_or_fetch(&gw, &model_cid, &sha).await.expect("hit");
-    assert_eq!(st.calls.lock().expect("lock").len(), fetches, "no network on a hit");
+    cache
+        .get_or_fetch(&gw, &model_cid, &sha)
+        .await
+        .expect("hit");
+    assert_eq!(
+        st.calls.lock().expect("lock").len(),
+        fetches,
+        "no network on a hit"
+    );
 
     // A damaged cached file is evicted and fetched again.
     std::fs::write(&path, b"bit rot").expect("damage");
-    let again = cache.get_or_fetch(&gw, &model_cid, &sha).await.expect("refetch");
+    let again = cache
+        .get_or_fetch(&gw, &model_cid, &sha)
+        .await
+        .expect("refetch");
     assert_eq!(std::fs::read(&again).expect("read"), model);
     assert!(st.calls.lock().expect("lock").len() > fetches);
 
     // A registry sha256 that the content does not have is refused, and nothing is cached.
     let other = cid::raw_cid(b"x");
-    st.blocks.lock().expect("lock").insert(other, Bytes::from_static(b"x"));
+    st.blocks
+        .lock()
+        .expect("lock")
+        .insert(other, Bytes::from_static(b"x"));
     let err = cache.get_or_fetch(&gw, &other, &sha).await;
-    assert!(matches!(err, Err(ModelCacheError::Mismatch { .. })), "{err:?}");
+    assert!(
+        matches!(err, Err(ModelCacheError::Mismatch { .. })),
+        "{err:?}"
+    );
     assert!(!cache.path_of(&other).exists());
     assert!(matches!(
         cache.get_or_fetch(&gw, &other, "abc").await,

@@ -586,7 +586,10 @@ impl UnixfsNode {
                 (4, 2) => {
                     // Packed encoding: accepted on read.
                     let packed = r.bytes().ok_or_else(|| bad("truncated blocksizes"))?;
-                    let mut pr = PbReader { buf: packed, pos: 0 };
+                    let mut pr = PbReader {
+                        buf: packed,
+                        pos: 0,
+                    };
                     while !pr.done() {
                         n.blocksizes
                             .push(pr.varint().ok_or_else(|| bad("bad packed blocksize"))?);
@@ -653,7 +656,11 @@ mod tests {
     #[test]
     fn malformed_pb_is_an_error_not_a_panic() {
         let cid = raw_cid(b"x");
-        for bytes in [&[0x12u8, 0x05, 0x0a][..], &[0xff; 12][..], &[0x0a, 0x80][..]] {
+        for bytes in [
+            &[0x12u8, 0x05, 0x0a][..],
+            &[0xff; 12][..],
+            &[0x0a, 0x80][..],
+        ] {
             assert!(decode_dag_pb(&cid, bytes).is_err());
         }
     }

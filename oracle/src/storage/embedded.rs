@@ -196,16 +196,18 @@ impl BlockSource for EmbeddedNode {
             Ok(b) => b,
             Err(e) => {
                 let text = e.to_string();
-                return Err(if text.to_ascii_lowercase().contains("timeout")
-                    || text.to_ascii_lowercase().contains("timed out")
-                {
-                    StorageError::Timeout {
-                        cid: *cid,
-                        after: self.block_timeout,
-                    }
-                } else {
-                    StorageError::backend(NAME, text)
-                });
+                return Err(
+                    if text.to_ascii_lowercase().contains("timeout")
+                        || text.to_ascii_lowercase().contains("timed out")
+                    {
+                        StorageError::Timeout {
+                            cid: *cid,
+                            after: self.block_timeout,
+                        }
+                    } else {
+                        StorageError::backend(NAME, text)
+                    },
+                );
             }
         };
         let data = Bytes::copy_from_slice(block.data());

@@ -50,10 +50,7 @@ impl GatewayStorage {
 
     async fn fetch_from(&self, base: &Url, cid: &Cid) -> Result<Bytes, StorageError> {
         let mut url = base.clone();
-        url.set_path(&format!(
-            "{}/ipfs/{cid}",
-            base.path().trim_end_matches('/')
-        ));
+        url.set_path(&format!("{}/ipfs/{cid}", base.path().trim_end_matches('/')));
         url.set_query(Some("format=raw"));
         let resp = self
             .client

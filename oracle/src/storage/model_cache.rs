@@ -87,7 +87,11 @@ impl ModelCache {
     }
 
     /// The cached model's path if present and its sha256 matches; a damaged file is removed.
-    pub async fn lookup(&self, cid: &Cid, sha256: &str) -> Result<Option<PathBuf>, ModelCacheError> {
+    pub async fn lookup(
+        &self,
+        cid: &Cid,
+        sha256: &str,
+    ) -> Result<Option<PathBuf>, ModelCacheError> {
         let expected = normalize_sha256(sha256)?;
         let path = self.path_of(cid);
         let bytes = match tokio::fs::read(&path).await {
@@ -106,7 +110,12 @@ impl ModelCache {
     }
 
     /// Verifies `bytes` against `sha256` and stores them as the model `cid`.
-    pub async fn insert(&self, cid: &Cid, sha256: &str, bytes: &[u8]) -> Result<PathBuf, ModelCacheError> {
+    pub async fn insert(
+        &self,
+        cid: &Cid,
+        sha256: &str,
+        bytes: &[u8],
+    ) -> Result<PathBuf, ModelCacheError> {
         let expected = normalize_sha256(sha256)?;
         let actual = hex(&Sha256::digest(bytes));
         if actual != expected {
@@ -118,10 +127,14 @@ impl ModelCache {
         }
         let path = self.path_of(cid);
         let folder = path.parent().unwrap_or(&self.dir).to_path_buf();
-        tokio::fs::create_dir_all(&folder).await.map_err(io_err(&folder))?;
+        tokio::fs::create_dir_all(&folder)
+            .await
+            .map_err(io_err(&folder))?;
         let tmp = folder.join(format!(".{MODEL_FILE}.{}.partial", std::process::id()));
         tokio::fs::write(&tmp, bytes).await.map_err(io_err(&tmp))?;
-        tokio::fs::rename(&tmp, &path).await.map_err(io_err(&path))?;
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(io_err(&path))?;
         Ok(path)
     }
 

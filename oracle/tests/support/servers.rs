@@ -79,7 +79,10 @@ async fn kubo_add(
     let Some(data) = first_part(mp).await else {
         return rpc_error("file argument 'path' is required");
     };
-    let cid_version: u8 = q.get("cid-version").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let cid_version: u8 = q
+        .get("cid-version")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let raw_leaves = q
         .get("raw-leaves")
         .map(|v| v == "true")
@@ -120,7 +123,7 @@ async fn kubo_block_put(
         return rpc_error("data argument is required");
     };
     // Kubo's defaults: cid-codec=raw, mhtype=sha2-256, CIDv1.
-    if q.get("cid-codec").is_some_and(|c| c != "raw") || q.get("format").is_some() {
+    if q.get("cid-codec").is_some_and(|c| c != "raw") || q.contains_key("format") {
         return rpc_error("this stand-in only implements raw blocks");
     }
     if q.get("mhtype").is_some_and(|m| m != "sha2-256") {
@@ -134,7 +137,10 @@ async fn kubo_block_put(
     Json(serde_json::json!({"Key": c.to_string(), "Size": data.len()})).into_response()
 }
 
-async fn kubo_block_get(State(st): State<St>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn kubo_block_get(
+    State(st): State<St>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     log(&st, format!("block/get {q:?}"));
     let Some(c) = q.get("arg").and_then(|a| Cid::try_from(a.as_str()).ok()) else {
         return rpc_error("invalid CID");
@@ -190,11 +196,7 @@ async fn gateway_get(
     } else {
         block
     };
-    (
-        [(header::CONTENT_TYPE, "application/vnd.ipld.raw")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/vnd.ipld.raw")], body).into_response()
 }
 
 // ---- URL inputs ----------------------------------------------------------------------------------
@@ -209,7 +211,11 @@ async fn image(State(st): State<St>) -> Response {
 }
 
 async fn octet() -> Response {
-    ([(header::CONTENT_TYPE, "application/octet-stream")], PNG_1X1).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        PNG_1X1,
+    )
+        .into_response()
 }
 
 async fn html() -> Response {
