@@ -77,8 +77,15 @@ async fn second_node_fetches_over_bitswap_and_refuses_corruption() {
     a.put_block_unchecked(bad_cid, Bytes::from_static(b"a forged block"))
         .await
         .expect("stores forged block");
+    // Bitswap drops a block that does not hash to its CID, so B never gets a valid answer.
     let forged = b.get_block(&bad_cid).await;
-    assert!(forged.is_err(), "forged block accepted: {forged:?}");
+    assert!(
+        matches!(
+            forged,
+            Err(StorageError::Timeout { .. }) | Err(StorageError::Cid(_))
+        ),
+        "forged block not refused: {forged:?}"
+    );
     assert!(
         !b.has_block(&bad_cid).await.expect("has"),
         "forged block stored"

@@ -109,14 +109,16 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    pub(crate) fn backend(backend: &'static str, message: impl std::fmt::Display) -> Self {
+    /// A backend failure with a message.
+    pub fn backend(backend: &'static str, message: impl std::fmt::Display) -> Self {
         Self::Backend {
             backend,
             message: message.to_string(),
         }
     }
 
-    pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+    /// An I/O error on `path`.
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.as_ref().display().to_string(),
             source,
