@@ -373,3 +373,27 @@ async fn model_cache_verifies_sha256_and_evicts_damaged_files() {
         Err(ModelCacheError::BadSha256(_))
     ));
 }
+
+#[tokio::test]
+async fn reading_stops_at_a_block_count_bound_for_pathological_dags() {
+    let (addr, st) = servers::start().await;
+    let gw =
+        GatewayStorage::new(&[&format!("http://{addr}")], Duration::from_secs(5)).expect("gateway");
+    // 3000 one-byte chunks: a legal DAG, but 3000+ blocks for 3000 bytes.
+    let data = sample(3000, 5);
+    let params = ImportParams {
+        chunk_size: 1,
+        ..ImportParams::KUBO_V1
+    };
+    let root = st.insert_dag(&data, &params);
+    let err = gw.get(&root, 4096).await;
+    assert!(
+        matches!(err, Err(StorageError::Cid(CidError::Malformed { .. }))),
+        "{err:?}"
+    );
+    // The same DAG is readable when the caller allows enough bytes for that many blocks.
+    assert_eq!(
+        gw.get(&root, 1 << 20).await.expect("reads").as_ref(),
+        data.as_slice()
+    );
+}

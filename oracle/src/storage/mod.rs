@@ -175,7 +175,19 @@ pub async fn cat_unixfs<S: BlockSource + ?Sized>(
     // Depth-first, in link order: a stack of (cid, depth), pushed in reverse.
     let mut stack: Vec<(Cid, usize)> = vec![(*root, 0)];
     let mut declared_root: Option<u64> = None;
+    // A DAG of empty leaves adds no bytes: bound the number of blocks as well (a file of
+    // `max_size` bytes in chunks of 256 bytes or more, plus its internal nodes).
+    let max_blocks = max_size / 256 + 1024;
+    let mut visited: u64 = 0;
     while let Some((cid, depth)) = stack.pop() {
+        visited += 1;
+        if visited > max_blocks {
+            return Err(CidError::Malformed {
+                cid: *root,
+                reason: format!("more than {max_blocks} blocks for {max_size} bytes"),
+            }
+            .into());
+        }
         if depth > MAX_DAG_DEPTH {
             return Err(CidError::Malformed {
                 cid,
