@@ -397,3 +397,74 @@ async fn reading_stops_at_a_block_count_bound_for_pathological_dags() {
         data.as_slice()
     );
 }
+
+// ---- CLI ----------------------------------------------------------------------------------------
+
+#[derive(clap::Parser)]
+struct TestCli {
+    #[command(flatten)]
+    ipfs: maskoracle::storage::cli::IpfsArgs,
+}
+
+async fn cli(args: &[&str]) -> anyhow::Result<Vec<u8>> {
+    use clap::Parser;
+    let parsed = TestCli::try_parse_from(std::iter::once("ipfs").chain(args.iter().copied()))?;
+    let mut out = Vec::new();
+    maskoracle::storage::cli::run_to(parsed.ipfs, &mut out).await?;
+    Ok(out)
+}
+
+#[tokio::test]
+async fn cli_computes_adds_and_cats_through_a_backend() {
+    let (addr, st) = servers::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("hello.txt");
+    std::fs::write(&file, b"Hello Worlds!\n").expect("write");
+    let path = file.to_str().expect("utf-8 path");
+
+    // Kubo's published CID for this content (t0040-add-and-cat.sh).
+    let out = cli(&["cid", path]).await.expect("cid");
+    assert_eq!(out, b"QmVr26fY1tKyspEJBniVhqxQeEjhF78XerGiqWAwraVLQH\n");
+    let out = cli(&["cid", "--raw-block", path]).await.expect("cid raw");
+    assert_eq!(
+        String::from_utf8_lossy(&out).trim(),
+        cid::raw_cid(b"Hello Worlds!\n").to_string()
+    );
+
+    let api = format!("http://{addr}");
+    let out = cli(&[
+        "--backend",
+        "kubo",
+        "--kubo-api",
+        &api,
+        "add",
+        "--cid-version",
+        "1",
+        path,
+    ])
+    .await
+    .expect("add");
+    let added = String::from_utf8_lossy(&out).trim().to_owned();
+    assert!(st
+        .pins
+        .lock()
+        .expect("lock")
+        .iter()
+        .any(|c| c.to_string() == added));
+    let out = cli(&[
+        "--backend",
+        "gateway",
+        "--gateway",
+        &api,
+        "cat",
+        &format!("ipfs://{added}"),
+    ])
+    .await
+    .expect("cat");
+    assert_eq!(out, b"Hello Worlds!\n");
+    assert!(
+        cli(&["--backend", "gateway", "--gateway", &api, "add", path])
+            .await
+            .is_err()
+    );
+}

@@ -172,8 +172,19 @@ pub enum IpfsCommand {
     },
 }
 
-/// Runs `maskoracle ipfs ...`.
+/// Runs `maskoracle ipfs ...`, writing results to stdout.
 pub async fn run(args: IpfsArgs) -> anyhow::Result<()> {
+    let mut out = tokio::io::stdout();
+    run_to(args, &mut out).await?;
+    out.flush().await?;
+    Ok(())
+}
+
+/// Runs `maskoracle ipfs ...`, writing results to `out`.
+pub async fn run_to<W: tokio::io::AsyncWrite + Unpin + Send>(
+    args: IpfsArgs,
+    out: &mut W,
+) -> anyhow::Result<()> {
     match args.command {
         IpfsCommand::Cid { file, import } => {
             let data = tokio::fs::read(&file)
@@ -184,7 +195,7 @@ pub async fn run(args: IpfsArgs) -> anyhow::Result<()> {
             } else {
                 cid::import(&data, &import.params())?.root
             };
-            println!("{c}");
+            out.write_all(format!("{c}\n").as_bytes()).await?;
         }
         IpfsCommand::Add { file, import } => {
             let data = Bytes::from(
@@ -198,7 +209,7 @@ pub async fn run(args: IpfsArgs) -> anyhow::Result<()> {
             } else {
                 storage.put(data, import.params()).await?
             };
-            println!("{c}");
+            out.write_all(format!("{c}\n").as_bytes()).await?;
         }
         IpfsCommand::Cat {
             cid: text,
@@ -207,15 +218,13 @@ pub async fn run(args: IpfsArgs) -> anyhow::Result<()> {
             let c = cid::parse_cid(&text)?;
             let storage = args.storage.open().await?;
             let data = storage.get(&c, max_bytes).await?;
-            let mut out = tokio::io::stdout();
             out.write_all(&data).await?;
-            out.flush().await?;
         }
         IpfsCommand::Pin { cid: text } => {
             let c = cid::parse_cid(&text)?;
             let storage = args.storage.open().await?;
             storage.pin(&c).await?;
-            println!("pinned {c}");
+            out.write_all(format!("pinned {c}\n").as_bytes()).await?;
         }
     }
     Ok(())
