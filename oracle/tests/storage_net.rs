@@ -154,6 +154,7 @@ fn fetcher(max_bytes: u64, timeout: Duration) -> HttpFetcher {
         max_bytes,
         timeout,
         max_redirects: 3,
+        allow_private_addresses: true,
         ..FetchLimits::default()
     })
     .expect("fetcher")
@@ -250,6 +251,7 @@ async fn fetch_refuses_redirect_loops_long_chains_and_other_schemes() {
     assert_eq!(err, Some(FetchError::Status(404)));
     let https_only = HttpFetcher::new(FetchLimits {
         https_only: true,
+        allow_private_addresses: true,
         ..FetchLimits::default()
     })
     .expect("fetcher");
@@ -279,6 +281,7 @@ async fn fetch_refuses_non_image_content_where_an_image_is_required() {
     // Without the image requirement the same page is fetched.
     let any = HttpFetcher::new(FetchLimits {
         require_image: false,
+        allow_private_addresses: true,
         ..FetchLimits::default()
     })
     .expect("fetcher");
@@ -467,4 +470,35 @@ async fn cli_computes_adds_and_cats_through_a_backend() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn fetch_refuses_loopback_and_private_targets_by_default() {
+    let (addr, _st) = servers::start().await;
+    let f = HttpFetcher::new(FetchLimits::default()).expect("fetcher");
+    let port = addr.port();
+    for url in [
+        format!("http://127.0.0.1:{port}/image.png"),
+        format!("http://localhost:{port}/image.png"),
+        "http://[::1]/x.png".to_owned(),
+        "http://10.1.2.3/x.png".to_owned(),
+        "http://169.254.169.254/latest/meta-data".to_owned(),
+    ] {
+        let err = f.fetch(&url).await.err();
+        assert!(
+            matches!(err, Some(FetchError::Forbidden(_))),
+            "{url}: {err:?}"
+        );
+        assert_eq!(err.map(|e| e.status()), Some(1));
+    }
+    // Every redirect hop goes through the same checks as the first URL.
+    assert!(maskoracle::storage::http::is_public(
+        "93.184.216.34".parse().expect("ip")
+    ));
+    assert!(!maskoracle::storage::http::is_public(
+        "100.64.0.1".parse().expect("ip")
+    ));
+    assert!(!maskoracle::storage::http::is_public(
+        "fd00::1".parse().expect("ip")
+    ));
 }

@@ -11,9 +11,16 @@
 //!   `application/json`, ...) is refused; `image/*`, and (if allowed) a missing type or
 //!   `application/octet-stream`, are passed on for the decoder to judge.
 //!
+//! - addresses: unless [`FetchLimits::allow_private_addresses`], hosts that are (or resolve to)
+//!   loopback, private, link-local, shared, documentation or unspecified addresses are refused,
+//!   so a requester cannot point workers at their own machines or networks (a local Kubo API,
+//!   cloud metadata services).
+//!
 //! Every refusal is a [`FetchError`]; [`FetchError::status`] gives the result status code.
 
 use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -53,6 +60,9 @@ pub enum FetchError {
     /// A redirect without a usable Location.
     #[error("bad redirect: {0}")]
     BadRedirect(String),
+    /// The host is, or resolves to, a non-public address.
+    #[error("address of {0} is not public")]
+    Forbidden(String),
     /// The server answered with an error status.
     #[error("HTTP status {0}")]
     Status(u16),
@@ -96,6 +106,8 @@ pub struct FetchLimits {
     pub require_image: bool,
     /// With `require_image`, also pass a missing type or `application/octet-stream`.
     pub accept_untyped: bool,
+    /// Allow loopback and private addresses (tests, private deployments).
+    pub allow_private_addresses: bool,
 }
 
 impl Default for FetchLimits {
@@ -108,6 +120,7 @@ impl Default for FetchLimits {
             https_only: false,
             require_image: true,
             accept_untyped: true,
+            allow_private_addresses: false,
         }
     }
 }
@@ -130,10 +143,63 @@ pub struct HttpFetcher {
     limits: FetchLimits,
 }
 
+/// Whether `ip` is a public unicast address.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+        }
+    }
+}
+
+/// DNS resolution that drops non-public addresses (and fails when none is left).
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| is_public(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(Box::new(FetchError::Forbidden(host)) as Box<_>);
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 impl HttpFetcher {
     /// A fetcher with its own connection pool; redirects are handled here, not by the client.
     pub fn new(limits: FetchLimits) -> Result<Self, FetchError> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if !limits.allow_private_addresses {
+            builder = builder.dns_resolver(Arc::new(PublicOnly));
+        }
+        let client = builder
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(limits.connect_timeout)
             .user_agent(concat!("maskoracle/", env!("CARGO_PKG_VERSION")))
@@ -158,10 +224,24 @@ impl HttpFetcher {
 
     fn check_scheme(&self, url: &Url) -> Result<(), FetchError> {
         match url.scheme() {
-            "https" => Ok(()),
-            "http" if !self.limits.https_only => Ok(()),
-            other => Err(FetchError::Scheme(other.to_owned())),
+            "https" => {}
+            "http" if !self.limits.https_only => {}
+            other => return Err(FetchError::Scheme(other.to_owned())),
         }
+        if !self.limits.allow_private_addresses {
+            // IP literals never reach the resolver: check them here.
+            let literal = match url.host() {
+                Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+                _ => None,
+            };
+            if literal.is_some_and(|ip| !is_public(ip)) {
+                return Err(FetchError::Forbidden(
+                    url.host_str().unwrap_or("").to_owned(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     async fn fetch_inner(&self, url: &str) -> Result<Fetched, FetchError> {
@@ -174,12 +254,13 @@ impl HttpFetcher {
                 return Err(FetchError::RedirectLoop(current.to_string()));
             }
             debug!(target: "maskoracle::storage", url = %current, "fetching input");
-            let resp = self
-                .client
-                .get(current.clone())
-                .send()
-                .await
-                .map_err(|e| FetchError::Transport(e.to_string()))?;
+            let resp =
+                self.client.get(current.clone()).send().await.map_err(|e| {
+                    match forbidden_in(&e) {
+                        Some(host) => FetchError::Forbidden(host),
+                        None => FetchError::Transport(e.to_string()),
+                    }
+                })?;
             let status = resp.status();
             if status.is_redirection() {
                 hops += 1;
@@ -255,4 +336,16 @@ impl HttpFetcher {
             other => Err(FetchError::NotAnImage(other.unwrap_or("").to_owned())),
         }
     }
+}
+
+/// The host refused by [`PublicOnly`], if that is what made `err`.
+fn forbidden_in(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(FetchError::Forbidden(host)) = e.downcast_ref::<FetchError>() {
+            return Some(host.clone());
+        }
+        cur = e.source();
+    }
+    None
 }
