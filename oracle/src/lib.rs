@@ -7,3 +7,4 @@ pub mod keys;
 pub mod metrics;
 pub mod segment;
 pub mod state;
+pub mod storage;

@@ -1,0 +1,144 @@
+//! Read path through trustless HTTP gateways: `GET /ipfs/{cid}?format=raw` one block at a time,
+//! every block verified against its CID before it is used; the file is assembled by
+//! [`super::cat_unixfs`]. Gateways are tried in order; one that serves wrong bytes is reported
+//! and the next is tried, and if none serves a valid block the integrity error is returned.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use reqwest::header::ACCEPT;
+use tracing::warn;
+use url::Url;
+
+use super::cid::{self, MAX_BLOCK_SIZE};
+use super::{BlockSource, Cid, ImportParams, Storage, StorageError};
+
+const NAME: &str = "gateway";
+
+/// A read-only [`Storage`] over one or more trustless gateways.
+#[derive(Clone, Debug)]
+pub struct GatewayStorage {
+    client: reqwest::Client,
+    gateways: Vec<Url>,
+    timeout: Duration,
+}
+
+impl GatewayStorage {
+    /// Gateways by base URL (e.g. `https://trustless-gateway.link`), each block fetch bounded
+    /// by `timeout`.
+    pub fn new(gateways: &[&str], timeout: Duration) -> Result<Self, StorageError> {
+        let gateways = gateways
+            .iter()
+            .map(|g| Url::parse(g).map_err(|e| StorageError::backend(NAME, format!("{g}: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        if gateways.is_empty() {
+            return Err(StorageError::backend(NAME, "no gateway configured"));
+        }
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| StorageError::backend(NAME, e))?;
+        Ok(Self {
+            client,
+            gateways,
+            timeout,
+        })
+    }
+
+    async fn fetch_from(&self, base: &Url, cid: &Cid) -> Result<Bytes, StorageError> {
+        let mut url = base.clone();
+        url.set_path(&format!("{}/ipfs/{cid}", base.path().trim_end_matches('/')));
+        url.set_query(Some("format=raw"));
+        let resp = self
+            .client
+            .get(url)
+            .header(ACCEPT, "application/vnd.ipld.raw")
+            .send()
+            .await
+            .map_err(|e| StorageError::backend(NAME, e))?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Err(StorageError::NotFound { cid: *cid });
+        }
+        if !resp.status().is_success() {
+            return Err(StorageError::backend(
+                NAME,
+                format!("{base}: HTTP {}", resp.status()),
+            ));
+        }
+        let mut body = BytesMut::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| StorageError::backend(NAME, e))?;
+            if body.len() + chunk.len() > MAX_BLOCK_SIZE {
+                return Err(StorageError::backend(
+                    NAME,
+                    format!("{base}: block {cid} over {MAX_BLOCK_SIZE} bytes"),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = body.freeze();
+        cid::verify_block(cid, &body)?;
+        Ok(body)
+    }
+}
+
+#[async_trait]
+impl BlockSource for GatewayStorage {
+    async fn get_block(&self, cid: &Cid) -> Result<Bytes, StorageError> {
+        let mut last = StorageError::NotFound { cid: *cid };
+        for base in &self.gateways {
+            match tokio::time::timeout(self.timeout, self.fetch_from(base, cid)).await {
+                Ok(Ok(block)) => return Ok(block),
+                Ok(Err(e)) => {
+                    warn!(target: "maskoracle::storage", gateway = %base, %cid, error = %e, "gateway failed");
+                    // An integrity failure is the most telling error: keep it over later ones.
+                    if !matches!(last, StorageError::Cid(_)) {
+                        last = e;
+                    }
+                }
+                Err(_) => {
+                    warn!(target: "maskoracle::storage", gateway = %base, %cid, "gateway timed out");
+                    if !matches!(last, StorageError::Cid(_)) {
+                        last = StorageError::Timeout {
+                            cid: *cid,
+                            after: self.timeout,
+                        };
+                    }
+                }
+            }
+        }
+        Err(last)
+    }
+}
+
+#[async_trait]
+impl Storage for GatewayStorage {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn put(&self, _data: Bytes, _params: ImportParams) -> Result<Cid, StorageError> {
+        Err(StorageError::Unsupported {
+            backend: NAME,
+            operation: "put",
+        })
+    }
+
+    async fn put_raw(&self, _data: Bytes) -> Result<Cid, StorageError> {
+        Err(StorageError::Unsupported {
+            backend: NAME,
+            operation: "put_raw",
+        })
+    }
+
+    async fn pin(&self, _cid: &Cid) -> Result<(), StorageError> {
+        Err(StorageError::Unsupported {
+            backend: NAME,
+            operation: "pin",
+        })
+    }
+}
