@@ -16,11 +16,8 @@ help: ## list the targets
 setup: ## install and cache the toolchain (npm, libtorch, torchvision sources)
 	@scripts/setup
 
-demo: setup ## the main job: devnet end to end (until the devnet lands: the toolchain check)
-	@echo "make demo: the devnet (issue 7) is not built yet; running the most complete thing that exists:" >&2
-	@echo "  contracts build + the node's toolchain check (maskoracle doctor)." >&2
-	$(ENV) forge build
-	$(ENV) cargo run --quiet -p maskoracle -- doctor
+demo: setup ## the main job (until the devnet lands: deploy to anvil + one real segmentation)
+	@scripts/demo
 
 test: setup test-forge test-rust ## the whole test suite (what CI runs)
 

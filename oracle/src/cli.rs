@@ -27,14 +27,18 @@ pub enum Command {
     },
     /// Segment one image: print the detections, the result sha256 and its CID.
     Segment(crate::segment::SegmentArgs),
+    /// Content storage: CIDs, add, cat and pin through the embedded node, Kubo RPC or gateways.
+    Ipfs(crate::storage::cli::IpfsArgs),
 }
 
 /// Installs the `tracing` subscriber that writes to stderr.
 pub fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }
@@ -47,5 +51,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Segment(args) => {
             tokio::task::spawn_blocking(move || crate::segment::run(args)).await?
         }
+        Command::Ipfs(args) => crate::storage::cli::run(args).await,
     }
 }
