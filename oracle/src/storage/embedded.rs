@@ -19,6 +19,8 @@ use super::{BlockSource, Cid, ImportParams, Storage, StorageError};
 
 const NAME: &str = "embedded";
 const IDENTITY_FILE: &str = "identity.key";
+/// How long `start` waits for a repository still locked by a node stopping in this process.
+const REPO_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// Configuration of the embedded node.
 #[derive(Clone, Debug)]
@@ -89,18 +91,19 @@ impl EmbeddedNode {
     pub async fn start(config: EmbeddedConfig) -> Result<Self, StorageError> {
         std::fs::create_dir_all(&config.repo).map_err(|e| StorageError::io(&config.repo, e))?;
         let keypair = load_or_create_identity(&config.repo)?;
-        let ipfs = rust_ipfs::builder::DefaultIpfsBuilder::with_keypair(&keypair)
-            .map_err(|e| StorageError::backend(NAME, e))?
-            .with_identify(Default::default())
-            .with_bitswap()
-            .with_kademlia()
-            .with_ping(Default::default())
-            .enable_tcp()
-            .set_path(&config.repo)
-            .set_listening_addrs(config.listen.clone())
-            .start()
-            .await
-            .map_err(|e| StorageError::backend(NAME, e))?;
+        // A node stopped in this process releases the repository lock when its last task ends,
+        // a moment after `stop` returns: wait a little for it rather than fail a restart.
+        let mut waited = Duration::ZERO;
+        let ipfs = loop {
+            match Self::build(&config, &keypair).await {
+                Ok(ipfs) => break ipfs,
+                Err(e) if e.contains("already being used") && waited < REPO_LOCK_WAIT => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    waited += Duration::from_millis(100);
+                }
+                Err(e) => return Err(StorageError::backend(NAME, e)),
+            }
+        };
         let node = Self {
             ipfs,
             block_timeout: config.block_timeout,
@@ -110,6 +113,21 @@ impl EmbeddedNode {
         }
         info!(target: "maskoracle::storage", peer = %node.peer_id(), repo = %config.repo.display(), "embedded IPFS node started");
         Ok(node)
+    }
+
+    async fn build(config: &EmbeddedConfig, keypair: &Keypair) -> Result<Ipfs, String> {
+        rust_ipfs::builder::DefaultIpfsBuilder::with_keypair(keypair)
+            .map_err(|e| e.to_string())?
+            .with_identify(Default::default())
+            .with_bitswap()
+            .with_kademlia()
+            .with_ping(Default::default())
+            .enable_tcp()
+            .set_path(&config.repo)
+            .set_listening_addrs(config.listen.clone())
+            .start()
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// This node's peer id.
