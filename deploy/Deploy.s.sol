@@ -15,7 +15,9 @@ import {MaskOracleDeployer} from "./MaskOracleDeployer.sol";
 ///   MASKORACLE_UNBONDING_DELAY   seconds (default 7 days; devnet default 60);
 ///   MASKORACLE_DEV_MNEMONIC      devnet accounts' mnemonic (default: anvil's public test mnemonic);
 ///   MASKORACLE_DEV_ACCOUNTS      how many dev accounts to fund (default 10);
-///   MASKORACLE_DEV_FUNDS         tokens minted to each, wei (default 1e24).
+///   MASKORACLE_DEV_FUNDS         tokens minted to each, wei (default 1e24);
+///   MASKORACLE_RECORD_NAME       file name of the record under deploy/records/ (default <chainId>.json;
+///                                tests and devnets running side by side use their own names).
 /// Run: forge script deploy/Deploy.s.sol --rpc-url $RPC --broadcast --private-key $KEY
 contract Deploy is Script {
     /// @dev Not a devnet and no MASKORACLE_TOKEN given.
@@ -71,8 +73,9 @@ contract Deploy is Script {
         vm.serializeAddress(obj, "workerRegistry", address(d.workerRegistry));
         vm.serializeAddress(obj, "taskHub", address(d.taskHub));
         string memory json = vm.serializeAddress(obj, "exampleConsumer", address(d.exampleConsumer));
-        string memory path =
-            string.concat(vm.projectRoot(), "/deploy/records/", vm.toString(block.chainid), ".json");
+        string memory name =
+            vm.envOr("MASKORACLE_RECORD_NAME", string.concat(vm.toString(block.chainid), ".json"));
+        string memory path = string.concat(vm.projectRoot(), "/deploy/records/", name);
         vm.writeJson(json, path);
     }
 }

@@ -29,6 +29,16 @@ pub enum Command {
     Segment(crate::segment::SegmentArgs),
     /// Content storage: CIDs, add, cat and pin through the embedded node, Kubo RPC or gateways.
     Ipfs(crate::storage::cli::IpfsArgs),
+    /// Run the worker daemon (no subcommand), or manage its stake and models.
+    Worker(crate::node_cli::WorkerArgs),
+    /// Run a keeper: finalize and expire tasks whose deadlines passed.
+    Keeper(crate::node_cli::NodeArgs),
+    /// Publish and register models.
+    Model(crate::node_cli::ModelArgs),
+    /// Request a segmentation, optionally wait for it and write the outcome.
+    Request(Box<crate::request::RequestArgs>),
+    /// Rebuild settlements from chain events and check them.
+    Audit(crate::audit::AuditArgs),
 }
 
 /// Installs the `tracing` subscriber that writes to stderr.
@@ -52,5 +62,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || crate::segment::run(args)).await?
         }
         Command::Ipfs(args) => crate::storage::cli::run(args).await,
+        Command::Worker(args) => crate::node_cli::run_worker(args).await,
+        Command::Keeper(args) => {
+            crate::worker::run(args.resolve()?, crate::worker::Role::Keeper).await
+        }
+        Command::Model(args) => crate::node_cli::run_model(args).await,
+        Command::Request(args) => crate::request::run(*args).await,
+        Command::Audit(args) => crate::audit::run(args).await,
     }
 }

@@ -76,6 +76,11 @@ pub struct WorkerConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Also finalize and expire tasks whose deadlines passed (keeper duty).
     pub keeper: bool,
+    /// Test switch: commit a deliberately wrong result (to watch slashing). Refused unless the
+    /// chain is the local devnet (chain id 31337).
+    pub faulty: bool,
+    /// Fetch attempts for an input before it is reported as `FetchFailed`.
+    pub fetch_attempts: u32,
 }
 
 /// Which content store the node uses.
@@ -100,6 +105,10 @@ pub struct IpfsConfig {
     pub gateways: Vec<String>,
     /// Peers the embedded node dials at start (multiaddrs with `/p2p/` ids).
     pub bootstrap: Vec<String>,
+    /// Addresses the embedded node listens on (multiaddrs); empty for loopback on a free port.
+    pub listen: Vec<String>,
+    /// Deadline for fetching one block, in seconds.
+    pub block_timeout_s: u64,
 }
 
 /// Limits applied to `https://` inputs.
@@ -112,6 +121,8 @@ pub struct HttpConfig {
     pub timeout_s: u64,
     /// Redirects followed before giving up.
     pub max_redirects: usize,
+    /// Accept URLs on loopback and private addresses (tests and private deployments only).
+    pub allow_private_addresses: bool,
 }
 
 impl Default for Config {
@@ -141,6 +152,8 @@ impl Default for WorkerConfig {
             receipt_timeout_s: 30,
             metrics_listen: None,
             keeper: true,
+            faulty: false,
+            fetch_attempts: 3,
         }
     }
 }
@@ -152,6 +165,8 @@ impl Default for IpfsConfig {
             kubo_url: "http://127.0.0.1:5001".into(),
             gateways: Vec::new(),
             bootstrap: Vec::new(),
+            listen: Vec::new(),
+            block_timeout_s: 30,
         }
     }
 }
@@ -162,6 +177,7 @@ impl Default for HttpConfig {
             max_bytes: 20 * 1024 * 1024,
             timeout_s: 20,
             max_redirects: 5,
+            allow_private_addresses: false,
         }
     }
 }

@@ -1,10 +1,19 @@
 //! The MaskOracle node as a library: the `maskoracle` binary is a thin shell over [`cli`].
 
+pub mod audit;
+pub mod bindings;
+pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod doctor;
 pub mod keys;
 pub mod metrics;
+pub mod models;
+pub mod node;
+pub mod node_cli;
+pub mod request;
 pub mod segment;
+pub mod shutdown;
 pub mod state;
 pub mod storage;
+pub mod worker;

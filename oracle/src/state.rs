@@ -18,6 +18,7 @@ const TASKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("tasks");
 const RESULTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("results");
 
 const CURSOR_KEY: &str = "cursor";
+const CURSOR_HASH_KEY: &str = "cursor_hash";
 const IDENTITY_KEY: &str = "identity";
 
 /// Errors of the state store.
@@ -85,6 +86,27 @@ pub struct TaskRecord {
     pub reveal_tx: Option<[u8; 32]>,
     /// Human-readable note on the last transition (error names, skip reasons).
     pub note: Option<String>,
+    /// The task's model.
+    #[serde(default)]
+    pub model_id: u32,
+    /// The task's input reference (`ipfs://...` or `https://...`).
+    #[serde(default)]
+    pub input: String,
+    /// Whether this worker is one of the task's drawn workers (`None` until known).
+    #[serde(default)]
+    pub drawn: Option<bool>,
+    /// The summary recorded on chain (from `ResultRecorded`), needed by keepers to finalize.
+    #[serde(default)]
+    pub chain_summary: Option<Vec<u8>>,
+    /// Unix milliseconds when the worker first saw the task (for the overhead figures).
+    #[serde(default)]
+    pub seen_unix_ms: Option<u64>,
+    /// Milliseconds spent in inference.
+    #[serde(default)]
+    pub inference_ms: Option<u64>,
+    /// Unix milliseconds when the commit transaction was handed to the RPC.
+    #[serde(default)]
+    pub commit_sent_unix_ms: Option<u64>,
 }
 
 impl TaskRecord {
@@ -99,6 +121,13 @@ impl TaskRecord {
             commit_tx: None,
             reveal_tx: None,
             note: None,
+            model_id: 0,
+            input: String::new(),
+            drawn: None,
+            chain_summary: None,
+            seen_unix_ms: None,
+            inference_ms: None,
+            commit_sent_unix_ms: None,
         }
     }
 }
@@ -153,6 +182,42 @@ impl StateStore {
             db_err!(meta.insert(CURSOR_KEY, &block.to_be_bytes()[..]))?;
         }
         db_err!(txn.commit())
+    }
+
+    /// The hash of the cursor block as it was when the cursor was set (reorg detection).
+    pub fn cursor_hash(&self) -> Result<Option<[u8; 32]>, StateError> {
+        let txn = db_err!(self.db.begin_read())?;
+        let meta = db_err!(txn.open_table(META))?;
+        let value = db_err!(meta.get(CURSOR_HASH_KEY))?;
+        Ok(value.and_then(|v| v.value().try_into().ok()))
+    }
+
+    /// Records the cursor and the hash of its block in one transaction.
+    pub fn set_cursor_with_hash(&self, block: u64, hash: [u8; 32]) -> Result<(), StateError> {
+        let txn = db_err!(self.db.begin_write())?;
+        {
+            let mut meta = db_err!(txn.open_table(META))?;
+            db_err!(meta.insert(CURSOR_KEY, &block.to_be_bytes()[..]))?;
+            db_err!(meta.insert(CURSOR_HASH_KEY, &hash[..]))?;
+        }
+        db_err!(txn.commit())
+    }
+
+    /// Every task record, terminal ones included (for `worker status`).
+    pub fn all_tasks(&self) -> Result<Vec<([u8; 32], TaskRecord)>, StateError> {
+        let txn = db_err!(self.db.begin_read())?;
+        let tasks = db_err!(txn.open_table(TASKS))?;
+        let mut out = Vec::new();
+        for entry in db_err!(tasks.iter())? {
+            let (k, v) = db_err!(entry)?;
+            let record: TaskRecord =
+                serde_json::from_slice(v.value()).map_err(|source| StateError::Corrupt {
+                    what: "task record",
+                    source,
+                })?;
+            out.push((*k.value(), record));
+        }
+        Ok(out)
     }
 
     /// The record of `task_id` (32-byte big-endian), if the worker has one.

@@ -170,6 +170,14 @@ pub enum IpfsCommand {
         /// `CID` or `ipfs://CID`.
         cid: String,
     },
+    /// Serve the backend (normally the embedded node) over a Kubo-compatible RPC API and a
+    /// trustless gateway, so that other processes share it (`ipfs.backend = "kubo"`). Prints the
+    /// API URL on the first line of stdout, then serves until SIGINT/SIGTERM.
+    Serve {
+        /// Address to listen on (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:5001")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 /// Runs `maskoracle ipfs ...`, writing results to stdout.
@@ -225,6 +233,15 @@ pub async fn run_to<W: tokio::io::AsyncWrite + Unpin + Send>(
             let storage = args.storage.open().await?;
             storage.pin(&c).await?;
             out.write_all(format!("pinned {c}\n").as_bytes()).await?;
+        }
+        IpfsCommand::Serve { listen } => {
+            let storage = args.storage.open().await?;
+            let (addr, handle) =
+                super::rpc_server::serve(storage, listen, crate::shutdown::signal()).await?;
+            out.write_all(format!("http://{addr}\n").as_bytes()).await?;
+            out.flush().await?;
+            tracing::info!(target: "maskoracle::storage", %addr, "serving the Kubo RPC API and a trustless gateway");
+            handle.await??;
         }
     }
     Ok(())

@@ -27,6 +27,7 @@ pub mod gateway;
 pub mod http;
 pub mod kubo;
 pub mod model_cache;
+pub mod rpc_server;
 
 use std::sync::Arc;
 use std::time::Duration;
