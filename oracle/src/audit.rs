@@ -293,14 +293,20 @@ pub fn check(t: &mut TaskAudit) {
         } else {
             problems.push("finalized without consensus".into());
         }
+        // Slashed: drawn workers who committed and did not reveal (dissenters and silent
+        // winners). A drawn worker who never committed (consensus came first) keeps its stake.
         let mut slashed_sorted = t.slashed_workers.clone();
         slashed_sorted.sort();
-        let mut expected = drawn_not_winning.clone();
+        let mut expected: Vec<Address> = drawn_not_winning
+            .iter()
+            .filter(|w| t.commits.iter().any(|(cw, _)| cw == *w))
+            .copied()
+            .collect();
         expected.sort();
         if slashed_sorted != expected {
             problems.push(format!(
-                "slashed {:?}, but the drawn workers who did not win are {:?}",
-                t.slashed_workers, drawn_not_winning
+                "slashed {:?}, but the committers who did not reveal are {:?}",
+                t.slashed_workers, expected
             ));
         }
         if n.is_zero() {
@@ -335,6 +341,22 @@ pub fn check(t: &mut TaskAudit) {
             }
         }
     } else {
+        // Expired after consensus: every committer is slashed; before: nobody.
+        let mut expected: Vec<Address> = if t.consensus.is_some() {
+            t.commits.iter().map(|(w, _)| *w).collect()
+        } else {
+            Vec::new()
+        };
+        expected.sort();
+        expected.dedup();
+        let mut slashed_sorted = t.slashed_workers.clone();
+        slashed_sorted.sort();
+        if slashed_sorted != expected {
+            problems.push(format!(
+                "expired: slashed {:?}, expected {:?}",
+                t.slashed_workers, expected
+            ));
+        }
         if s.refund != t.reward + t.escrow_fee + s.slashed {
             problems.push(format!(
                 "refund {} != reward {} + fee {} + slashed {}",

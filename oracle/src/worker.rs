@@ -104,6 +104,9 @@ pub struct Worker {
     acting: HashSet<(U256, TxKind)>,
     dirty: HashSet<U256>,
     served: HashSet<u32>,
+    /// Tasks whose last transaction reverted: not retried before the instant (the views may lag
+    /// the pending state the estimate saw).
+    cooldown: HashMap<U256, Instant>,
     events: (mpsc::Sender<Event>, mpsc::Receiver<Event>),
     last_reconcile: Instant,
 }
@@ -144,6 +147,7 @@ impl Worker {
             acting: HashSet::new(),
             dirty: HashSet::new(),
             served: HashSet::new(),
+            cooldown: HashMap::new(),
             events: mpsc::channel(1024),
             last_reconcile: Instant::now() - RECONCILE_EVERY,
             cfg,
@@ -354,6 +358,14 @@ impl Worker {
         if rec.phase == TaskPhase::Done {
             return Ok(());
         }
+        if self.computing.contains(&id) || self.acting.iter().any(|(t, _)| *t == id) {
+            // Its outcome arrives as an event, which marks the task dirty again.
+            return Ok(());
+        }
+        if self.cooldown.get(&id).is_some_and(|until| Instant::now() < *until) {
+            self.dirty.insert(id);
+            return Ok(());
+        }
         let st = self.c.hub.taskState(id).call().await?;
         let (task_status, reason) = (st.status, st.reason);
         if task_status == status::FINALIZED || task_status == status::FAILED {
@@ -361,7 +373,7 @@ impl Worker {
                 (status::FAILED, _) => "expired",
                 (_, TaskPhase::RevealSent) => "revealed",
                 (_, TaskPhase::CommitSent) => "lost-consensus",
-                _ if rec.drawn == Some(true) => "missed",
+                _ if rec.drawn == Some(true) => "late",
                 _ => "not-drawn",
             };
             return self.finish(id, rec, outcome);
@@ -407,7 +419,8 @@ impl Worker {
                     return self.put(id, &rec, None);
                 }
                 if !committed {
-                    return self.finish(id, rec, "missed");
+                    // Consensus was reached before this worker's commit: not slashed, not paid.
+                    return self.finish(id, rec, "late");
                 }
                 let winning = self.c.hub.result(id).call().await?.resultHash;
                 let digest = rec.digest.map(B256::from).unwrap_or_default();
@@ -600,6 +613,8 @@ impl Worker {
                             }
                         }
                         rec.note = Some(e.to_string());
+                        self.cooldown
+                            .insert(id, Instant::now() + Duration::from_millis(1500));
                     }
                 }
                 self.put(id, &rec, None)?;

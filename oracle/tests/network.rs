@@ -1,0 +1,269 @@
+//! End-to-end tests of the oracle node against a real anvil with the real contracts, the real
+//! shipped model and a real IPFS node (see `support/net.rs`). Each test runs a whole network, so
+//! they take the `serial()` lock and run one at a time.
+
+#[path = "support/net.rs"]
+mod net;
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256};
+use alloy::sol_types::SolCall;
+use maskoracle::chain::{tokens, TxSender, TxSettings};
+use maskoracle_inference::{Attestation, Model, Segmenter};
+use net::{model_dir, scene, serial, Net, Setup};
+
+const SETTLE: Duration = Duration::from_secs(240);
+
+/// The summary and result sha256 an honest worker computes for `image` (same profile: 2 threads).
+fn expected(image: &std::path::Path) -> Attestation {
+    maskoracle_inference::set_intra_op_threads(2);
+    let seg = Segmenter::new(Model::load(model_dir()).expect("model"));
+    seg.segment(&std::fs::read(image).expect("image")).attestation()
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+async fn request(net: &Net, image: &str, extra: &[&str]) -> serde_json::Value {
+    let out = net.dir.path().join("out");
+    let model = net.model.to_string();
+    let mut args = vec![
+        "request", "--dev-account", "0", "--image", image, "--model", &model, "--via-consumer", "--json",
+        "--out", out.to_str().expect("utf-8"), "--commit-window", "120", "--reveal-window", "120",
+    ];
+    args.extend_from_slice(extra);
+    json(&net.ok(&args).await)
+}
+
+async fn settled(net: &Net, task: U256) {
+    net.wait_for("settlement", SETTLE, || async {
+        (net.status(task).await >= 3).then_some(())
+    })
+    .await;
+}
+
+fn audit_task(v: &serde_json::Value) -> &serde_json::Value {
+    &v["tasks"][0]
+}
+
+fn addrs(v: &serde_json::Value) -> Vec<Address> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str()?.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_deliver_to_the_consumer_and_payouts_match_the_audit() {
+    let _serial = serial();
+    let mut net = Net::start(Setup::default()).await;
+    for i in 1..=3 {
+        net.spawn_worker(i, &[]);
+    }
+    let accounts: Vec<Address> = (0..=3).map(Net::addr).collect();
+    let mut before = Vec::new();
+    for a in &accounts {
+        before.push(net.balance(*a).await);
+    }
+    let image = scene(3);
+    let v = request(&net, image.to_str().expect("utf-8"), &["--wait", "--timeout-s", "240"]).await;
+    assert_eq!(v["outcome"], "Finalized", "{v}\n{}", net.logs());
+    assert_eq!(v["callback"], "Succeeded", "{v}");
+    let task: U256 = v["task_id"].as_str().expect("id").parse().expect("u256");
+
+    // The consumer holds exactly what an honest worker computes locally.
+    let want = expected(&image);
+    let d = net.c.consumer.delivery(task).call().await.expect("delivery");
+    assert!(d.delivered && d.finalized);
+    assert_eq!(d.resultSha256, want.result_sha256);
+    assert_eq!(d.summary.to_vec(), want.summary_bytes, "delivered summary");
+    assert!(v["summary"]["detections"].as_array().is_some_and(|d| !d.is_empty()), "{v}");
+    // result.bin and overlay.png were written; result.bin hashes to the on-chain sha256.
+    let out = net.dir.path().join("out");
+    let bin = std::fs::read(out.join("result.bin")).expect("result.bin");
+    let sha: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), &bin)).into();
+    assert_eq!(alloy::primitives::B256::from(sha), want.result_sha256);
+    assert!(out.join("overlay.png").metadata().expect("overlay").len() > 1000);
+
+    // Payouts and fee credits are exactly what the audit reconstructs.
+    let (ok, a) = net.audit(&["--task", &task.to_string()]).await;
+    assert!(ok, "audit problems: {a:#}");
+    let t = audit_task(&a);
+    assert_eq!(t["problems"].as_array().map(Vec::len), Some(0));
+    let credits = t["credits"].as_object().expect("credits");
+    assert!(credits.len() >= 2, "{t:#}");
+    for (i, acct) in accounts.iter().enumerate() {
+        let delta = net.balance(*acct).await - before[i];
+        let credited: U256 = credits
+            .iter()
+            .find(|(k, _)| k.parse::<Address>().ok() == Some(*acct))
+            .map(|(_, v)| v.as_str().map(|s| s.parse().expect("amount")).unwrap_or_else(|| U256::from(v.as_u64().unwrap_or(0))))
+            .unwrap_or_default();
+        assert_eq!(delta, credited, "account {acct}: balance change vs audit credit\n{t:#}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cheating_worker_is_slashed_and_the_majority_result_delivered() {
+    let _serial = serial();
+    let mut net = Net::start(Setup::default()).await;
+    let cheater = Net::addr(3);
+    let stake_before = net.c.workers.workerInfo(cheater).call().await.expect("info").stake;
+    // The cheater runs first so that its wrong commit lands before the honest majority forms.
+    net.spawn_worker(3, &["--faulty"]);
+    let image = scene(5);
+    let v = request(&net, image.to_str().expect("utf-8"), &[]).await;
+    let task: U256 = v["task_id"].as_str().expect("id").parse().expect("u256");
+    net.wait_for("the cheater's commit", SETTLE, || async {
+        (net.contribution(task, cheater).await >= 2).then_some(())
+    })
+    .await;
+    net.spawn_worker(1, &[]);
+    net.spawn_worker(2, &[]);
+    settled(&net, task).await;
+    assert_eq!(net.status(task).await, 3, "finalized\n{}", net.logs());
+
+    let want = expected(&image);
+    let d = net.c.consumer.delivery(task).call().await.expect("delivery");
+    assert_eq!(d.summary.to_vec(), want.summary_bytes, "the honest result is delivered");
+    let (ok, a) = net.audit(&["--task", &task.to_string()]).await;
+    assert!(ok, "{a:#}");
+    let t = audit_task(&a);
+    assert_eq!(addrs(&t["slashed_workers"]), vec![cheater], "{t:#}");
+    let winners = addrs(&t["settlement"]["winners"]);
+    assert!(!winners.contains(&cheater) && winners.len() == 2, "{t:#}");
+    let task_stake = net.c.workers.taskStake().call().await.expect("taskStake");
+    let stake_after = net.c.workers.workerInfo(cheater).call().await.expect("info").stake;
+    assert_eq!(U256::from(stake_before) - U256::from(stake_after), U256::from(task_stake));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_after_committing_reveals_after_restart_and_is_not_slashed() {
+    let _serial = serial();
+    let mut net = Net::start(Setup::default()).await;
+    let victim = Net::addr(1);
+    net.spawn_worker(1, &[]);
+    let image = scene(7);
+    // Q = R = 3: consensus needs every worker, so the victim's reveal is awaited.
+    let v = request(&net, image.to_str().expect("utf-8"), &["--replication", "3", "--quorum", "3"]).await;
+    let task: U256 = v["task_id"].as_str().expect("id").parse().expect("u256");
+    net.wait_for("the victim's commit", SETTLE, || async {
+        (net.contribution(task, victim).await >= 2).then_some(())
+    })
+    .await;
+    net.kill_worker(1).await;
+    net.spawn_worker(2, &[]);
+    net.spawn_worker(3, &[]);
+    net.wait_for("consensus", SETTLE, || async { (net.status(task).await == 2).then_some(()) })
+        .await;
+    net.spawn_worker(1, &[]);
+    settled(&net, task).await;
+    assert_eq!(net.status(task).await, 3, "{}", net.logs());
+    let (ok, a) = net.audit(&["--task", &task.to_string()]).await;
+    assert!(ok, "{a:#}");
+    let t = audit_task(&a);
+    assert!(addrs(&t["settlement"]["winners"]).contains(&victim), "{t:#}");
+    assert!(addrs(&t["slashed_workers"]).is_empty(), "{t:#}");
+    // It revealed from its record: the restarted process did not compute again.
+    let log = std::fs::read_to_string(net.worker_log(1)).expect("log");
+    assert_eq!(log.matches("computed task=").count(), 1, "{log}");
+    assert!(log.matches("revealed task=").count() == 1, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_input_ends_as_an_agreed_error_delivered_to_the_consumer() {
+    let _serial = serial();
+    let mut net = Net::start(Setup::default()).await;
+    for i in 1..=3 {
+        net.spawn_worker(i, &[]);
+    }
+    let text = net.dir.path().join("not-an-image.txt");
+    std::fs::write(&text, b"this is a text file, not an image").expect("write");
+    let v = request(&net, text.to_str().expect("utf-8"), &["--wait", "--timeout-s", "240"]).await;
+    assert_eq!(v["outcome"], "Finalized", "{v}\n{}", net.logs());
+    let status = v["status"].as_u64().expect("status");
+    assert_ne!(status, 0, "an error status: {v}");
+    let task: U256 = v["task_id"].as_str().expect("id").parse().expect("u256");
+    let d = net.c.consumer.delivery(task).call().await.expect("delivery");
+    assert!(d.delivered && d.finalized);
+    let s = net.c.consumer.summaryOf(task).call().await.expect("summary");
+    assert_eq!(u64::from(s.status), status);
+    assert!(s.detections.is_empty());
+    let (ok, a) = net.audit(&["--task", &task.to_string()]).await;
+    assert!(ok, "{a:#}");
+}
+
+alloy::sol! {
+    interface IRequestingConsumer {
+        struct RequestParams {
+            uint32 modelId;
+            uint8 replication;
+            uint8 quorum;
+            uint96 reward;
+            uint32 commitWindow;
+            uint32 revealWindow;
+            uint24 callbackGasLimit;
+            string input;
+            bytes params;
+        }
+        function request(RequestParams calldata p) external returns (uint256);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reverting_consumer_leaves_the_task_finalized_and_the_failure_visible_in_the_audit() {
+    let _serial = serial();
+    let mut net = Net::start(Setup::default()).await;
+    for i in 1..=3 {
+        net.spawn_worker(i, &[]);
+    }
+    let hub = net.c.deployment.task_hub;
+    let out = std::process::Command::new("forge")
+        .current_dir(net::root())
+        .args(["create", "test/mocks/HostileConsumers.sol:RevertingConsumer", "--broadcast", "--json"])
+        .args(["--rpc-url", &net.rpc])
+        .args(["--private-key", "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"])
+        .args(["--constructor-args", &hub.to_string()])
+        .output()
+        .expect("forge create");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created = json(String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default());
+    let consumer: Address = created["deployedTo"].as_str().expect("deployedTo").parse().expect("address");
+
+    let tx = TxSender::spawn(&net.rpc, maskoracle::keys::dev_signer(0, 31337).expect("key"), TxSettings::default())
+        .expect("signer");
+    let amount = tokens(100);
+    let token = net.c.deployment.token;
+    tx.send("approve", token, maskoracle::bindings::TestToken::approveCall { spender: hub, value: amount }.abi_encode())
+        .await
+        .expect("approve");
+    tx.send("deposit", hub, maskoracle::bindings::TaskHub::depositCall { account: consumer, amount }.abi_encode())
+        .await
+        .expect("deposit");
+    let cid = net
+        .storage
+        .put(std::fs::read(scene(3)).expect("scene").into(), Default::default())
+        .await
+        .expect("publish");
+    let p = IRequestingConsumer::RequestParams {
+        modelId: net.model,
+        replication: 3,
+        quorum: 2,
+        reward: alloy::primitives::Uint::<96, 2>::from(10u64) * alloy::primitives::Uint::<96, 2>::from(10u64).pow(alloy::primitives::Uint::from(18u64)),
+        commitWindow: 120,
+        revealWindow: 120,
+        callbackGasLimit: alloy::primitives::Uint::<24, 1>::from(200_000u32),
+        input: format!("ipfs://{cid}"),
+        params: Default::default(),
+    };
+    tx.send("request", consumer, IRequestingConsumer::requestCall { p }.abi_encode())
+        .await
+        .expect("request through the reverting consumer");
+    let task = net.last_task().await;
+    settled(&net, task).await;
+    assert_eq!(net.status(task).await, 3, "finalized despite the consumer\n{}", net.logs());
+    let (ok, a) = net.audit(&["--task", &task.to_string()]).await;
+    assert!(ok, "{a:#}");
+    assert_eq!(audit_task(&a)["callback"], "Failed", "{a:#}");
+}
