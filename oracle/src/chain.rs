@@ -56,14 +56,30 @@ impl Deployment {
     }
 }
 
-/// A read-only provider for `url` (HTTP).
-pub fn read_provider(url: &str) -> anyhow::Result<DynProvider> {
-    let url = url
+/// Deadline of one JSON-RPC request: an endpoint that stops answering (a dropped connection, a
+/// hung proxy) fails the call instead of stalling the node.
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An HTTP JSON-RPC client with [`RPC_TIMEOUT`] on every request.
+pub fn rpc_client(url: &str) -> anyhow::Result<alloy::rpc::client::RpcClient> {
+    let parsed: alloy::transports::http::reqwest::Url = url
         .parse()
         .with_context(|| format!("invalid RPC URL {url}"))?;
+    let http_client = alloy::transports::http::reqwest::Client::builder()
+        .timeout(RPC_TIMEOUT)
+        .connect_timeout(Duration::from_secs(3))
+        .build()
+        .context("building the HTTP client")?;
+    let local = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "::1"));
+    let transport = alloy::transports::http::Http::with_client(http_client, parsed);
+    Ok(alloy::rpc::client::RpcClient::new(transport, local))
+}
+
+/// A read-only provider for `url` (HTTP).
+pub fn read_provider(url: &str) -> anyhow::Result<DynProvider> {
     Ok(ProviderBuilder::new()
         .disable_recommended_fillers()
-        .connect_http(url)
+        .connect_client(rpc_client(url)?)
         .erased())
 }
 
@@ -238,12 +254,9 @@ impl TxSender {
     /// Starts the signer task for `signer` on `url`.
     pub fn spawn(url: &str, signer: PrivateKeySigner, settings: TxSettings) -> anyhow::Result<Self> {
         let address = signer.address();
-        let url = url
-            .parse()
-            .with_context(|| format!("invalid RPC URL {url}"))?;
         let provider = ProviderBuilder::new()
             .wallet(EthereumWallet::from(signer))
-            .connect_http(url)
+            .connect_client(rpc_client(url)?)
             .erased();
         let (jobs, rx) = mpsc::channel(256);
         tokio::spawn(signer_task(provider, address, settings, rx));

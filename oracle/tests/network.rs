@@ -228,7 +228,8 @@ async fn a_reverting_consumer_leaves_the_task_finalized_and_the_failure_visible_
         .output()
         .expect("forge create");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let created = json(String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let created = json(&stdout[stdout.find('{').expect("forge create JSON")..]);
     let consumer: Address = created["deployedTo"].as_str().expect("deployedTo").parse().expect("address");
 
     let tx = TxSender::spawn(&net.rpc, maskoracle::keys::dev_signer(0, 31337).expect("key"), TxSettings::default())
@@ -266,4 +267,50 @@ async fn a_reverting_consumer_leaves_the_task_finalized_and_the_failure_visible_
     let (ok, a) = net.audit(&["--task", &task.to_string()]).await;
     assert!(ok, "{a:#}");
     assert_eq!(audit_task(&a)["callback"], "Failed", "{a:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_resume_from_their_cursor_after_an_rpc_outage_without_missing_or_repeating_a_task() {
+    let _serial = serial();
+    let mut net = Net::start(Setup::default()).await;
+    let proxy = net::Proxy::start(net.anvil.port()).await;
+    net.worker_rpc = Some(proxy.url.clone());
+    for i in 1..=3 {
+        net.spawn_worker(i, &[]);
+    }
+    // A first task while the endpoint is up.
+    let v = request(&net, scene(3).to_str().expect("utf-8"), &[]).await;
+    let first: U256 = v["task_id"].as_str().expect("id").parse().expect("u256");
+    settled(&net, first).await;
+    // The workers' endpoint goes away; a task is requested meanwhile (directly on anvil).
+    proxy.set_up(false);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let v = request(&net, scene(5).to_str().expect("utf-8"), &[]).await;
+    let second: U256 = v["task_id"].as_str().expect("id").parse().expect("u256");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(net.status(second).await, 1, "nobody could act during the outage");
+    proxy.set_up(true);
+    settled(&net, second).await;
+    assert_eq!(net.status(second).await, 3, "{}", net.logs());
+    let (ok, a) = net.audit(&[]).await;
+    assert!(ok, "{a:#}");
+    let mut noticed = 0;
+    for i in 1..=3 {
+        let log = std::fs::read_to_string(net.worker_log(i)).expect("log");
+        noticed += usize::from(log.contains("turn failed"));
+        for task in [first, second] {
+            let seen = log.matches(&format!("task requested task={task} ")).count();
+            assert_eq!(seen, 1, "worker {i} ingested task {task} {seen} times\n{log}");
+            assert!(log.matches(&format!("computed task={task} ")).count() <= 1, "{log}");
+        }
+    }
+    assert!(noticed > 0, "the outage was seen by the workers\n{}", net.logs());
+    // No worker committed twice to a task.
+    for t in a["tasks"].as_array().expect("tasks") {
+        let commits: Vec<&str> = t["commits"].as_array().expect("commits").iter().filter_map(|c| c[0].as_str()).collect();
+        let mut dedup = commits.clone();
+        dedup.sort();
+        dedup.dedup();
+        assert_eq!(dedup.len(), commits.len(), "{t:#}");
+    }
 }

@@ -67,6 +67,8 @@ pub struct Net {
     pub c: Contracts,
     /// Registered model id.
     pub model: u32,
+    /// RPC URL given to workers instead of `rpc` (e.g. a [`Proxy`]).
+    pub worker_rpc: Option<String>,
     workers: Vec<(u32, Option<Child>)>,
     stop_ipfs: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -139,6 +141,7 @@ impl Net {
             storage,
             c,
             model: 0,
+            worker_rpc: None,
             workers: Vec::new(),
             stop_ipfs: Some(stop_tx),
         };
@@ -220,6 +223,9 @@ impl Net {
         args.extend(extra.iter().map(|s| s.to_string()));
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut cmd = self.cmd(&refs);
+        if let Some(rpc) = &self.worker_rpc {
+            cmd.env("MASKORACLE_RPC_URL", rpc);
+        }
         cmd.env("MASKORACLE_DATA_DIR", self.worker_dir(i))
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
@@ -329,5 +335,68 @@ impl Drop for Net {
         if let Some(s) = self.stop_ipfs.take() {
             let _ = s.send(());
         }
+    }
+}
+
+/// A TCP proxy in front of the RPC endpoint that can be taken down (listener closed, every
+/// connection cut) and brought back on the same port: an RPC outage as a worker sees it.
+pub struct Proxy {
+    /// `http://127.0.0.1:port` of the proxy.
+    pub url: String,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    /// Proxies to `127.0.0.1:target`.
+    pub async fn start(target: u16) -> Proxy {
+        use tokio::net::{TcpListener, TcpStream};
+        let first = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = first.local_addr().expect("addr");
+        let (up, mut rx) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            let mut listener = Some(first);
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                if *rx.borrow_and_update() {
+                    if listener.is_none() {
+                        match TcpListener::bind(addr).await {
+                            Ok(l) => listener = Some(l),
+                            Err(_) => {
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                                continue;
+                            }
+                        }
+                    }
+                    let Some(l) = listener.as_ref() else { continue };
+                    tokio::select! {
+                        acc = l.accept() => {
+                            if let Ok((mut inbound, _)) = acc {
+                                conns.spawn(async move {
+                                    if let Ok(mut out) = TcpStream::connect(("127.0.0.1", target)).await {
+                                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                                    }
+                                });
+                            }
+                        }
+                        changed = rx.changed() => if changed.is_err() { break },
+                    }
+                } else {
+                    listener = None;
+                    conns.abort_all();
+                    if rx.changed().await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Proxy {
+            url: format!("http://{addr}"),
+            up,
+        }
+    }
+
+    /// Takes the endpoint down (`false`) or brings it back (`true`).
+    pub fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
     }
 }
