@@ -64,8 +64,7 @@ def main():
     import shapes_common as sc  # noqa: E402
 
     scripted = torch.jit.load(os.path.join(a.shapes, "model.pt")).eval()
-    eager = sc.build_maskrcnn().eval()
-    eager.load_state_dict(scripted.state_dict())
+    eager = sc.maskrcnn_from_state_dict(scripted.state_dict()).eval()
     t_eager, out_eager = timed(eager, img, a.repeat)
     t_script, out_script = timed(scripted, img, a.repeat)
     report["shapes"] = {"eager_s": t_eager, "script_s": t_script,

@@ -96,8 +96,7 @@ def run_model(model_dir: str, images: list[str]) -> dict:
     mask_threshold = float(manifest["thresholds"]["mask"])
     eager = None
     if kind == "instance" and manifest["name"] == "shapes-maskrcnn":
-        eager = sc.build_maskrcnn()
-        eager.load_state_dict(module.state_dict())
+        eager = sc.maskrcnn_from_state_dict(module.state_dict())
         eager.eval()
     runs = []
     for path in images:

@@ -32,10 +32,26 @@ MASK_THRESHOLD = 0.5
 LICENCE = "Apache-2.0 (MaskOracle project; weights trained from scratch on generated data)"
 
 
-def conv_bn(cin: int, cout: int, stride: int) -> nn.Sequential:
+NORMS = ("batch", "instance")
+
+
+def norm_layer(channels: int, norm: str = "batch") -> nn.Module:
+    """`batch`: BatchNorm2d (running statistics at inference). `instance`: InstanceNorm2d with a
+    learned scale and shift and no running statistics, i.e. every image is normalised by its own
+    per-channel statistics, in training and at inference alike. Both have the parameters `weight`
+    and `bias`, so batch-norm weights load into the instance-norm model (minus the running
+    statistics, which it does not have)."""
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "instance":
+        return nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
+    raise ValueError(f"unknown norm {norm!r} (one of {NORMS})")
+
+
+def conv_bn(cin: int, cout: int, stride: int, norm: str = "batch") -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
+        norm_layer(cout, norm),
         nn.ReLU(inplace=True),
     )
 
@@ -46,11 +62,12 @@ class TinyFpnBackbone(nn.Module):
     Input: normalised float32 [N, 3, H, W]; output: {"0": [N, C, H/4, W/4], "1": .../8, "2": .../16}.
     """
 
-    def __init__(self, out_channels: int = 64) -> None:
+    def __init__(self, out_channels: int = 64, norm: str = "batch") -> None:
         super().__init__()
-        self.stem = nn.Sequential(conv_bn(3, 24, 2), conv_bn(24, 32, 2), conv_bn(32, 32, 1))
-        self.stage2 = nn.Sequential(conv_bn(32, 64, 2), conv_bn(64, 64, 1))
-        self.stage3 = nn.Sequential(conv_bn(64, 128, 2), conv_bn(128, 128, 1))
+        self.stem = nn.Sequential(conv_bn(3, 24, 2, norm), conv_bn(24, 32, 2, norm),
+                                  conv_bn(32, 32, 1, norm))
+        self.stage2 = nn.Sequential(conv_bn(32, 64, 2, norm), conv_bn(64, 64, 1, norm))
+        self.stage3 = nn.Sequential(conv_bn(64, 128, 2, norm), conv_bn(128, 128, 1, norm))
         self.fpn = FeaturePyramidNetwork([32, 64, 128], out_channels)
         self.out_channels = out_channels
 
@@ -65,9 +82,11 @@ class TinyFpnBackbone(nn.Module):
         return self.fpn(feats)
 
 
-def build_maskrcnn(num_classes: int = len(scenes.LABELS)) -> MaskRCNN:
-    """The shipped `instance` model: a small Mask R-CNN sized for 192x192 scenes."""
-    backbone = TinyFpnBackbone(64)
+def build_maskrcnn(num_classes: int = len(scenes.LABELS), norm: str = "batch") -> MaskRCNN:
+    """The shipped `instance` model: a small Mask R-CNN sized for 192x192 scenes.
+
+    `norm` is the trunk's normalisation (see `norm_layer`); the shipped model uses `instance`."""
+    backbone = TinyFpnBackbone(64, norm)
     anchors = AnchorGenerator(
         sizes=((16, 24), (32, 48), (64, 96)),
         aspect_ratios=((0.5, 1.0, 2.0),) * 3,
@@ -99,6 +118,27 @@ def build_maskrcnn(num_classes: int = len(scenes.LABELS)) -> MaskRCNN:
         mask_head=MaskRCNNHeads(64, [64, 64], 1),
         mask_predictor=MaskRCNNPredictor(64, 64, num_classes),
     )
+
+
+def norm_of_state_dict(state: Dict[str, Tensor]) -> str:
+    """The trunk normalisation a shapes-maskrcnn state dict was made with."""
+    return "batch" if any(k.endswith("running_mean") for k in state) else "instance"
+
+
+def load_maskrcnn_weights(model: MaskRCNN, state: Dict[str, Tensor]) -> None:
+    """Load `state` into `model`; batch-norm weights load into an instance-norm model by dropping
+    the running statistics (nothing else may be missing or left over)."""
+    own = model.state_dict()
+    stats = ("running_mean", "running_var", "num_batches_tracked")
+    state = {k: v for k, v in state.items() if k in own or not k.endswith(stats)}
+    model.load_state_dict(state)
+
+
+def maskrcnn_from_state_dict(state: Dict[str, Tensor]) -> MaskRCNN:
+    """An eager shapes-maskrcnn with the given weights (e.g. a TorchScript file's state_dict())."""
+    model = build_maskrcnn(norm=norm_of_state_dict(state))
+    load_maskrcnn_weights(model, state)
+    return model
 
 
 def image_tensor(img: np.ndarray) -> Tensor:

@@ -47,10 +47,11 @@ def lr_at(step: int, steps: int, base: float, warmup: int) -> float:
 
 def train(args) -> torch.nn.Module:
     torch.manual_seed(TORCH_SEED)
-    model = sc.build_maskrcnn()
+    model = sc.build_maskrcnn(norm=args.norm)
     if args.init:
-        # Continue from an earlier run's TorchScript file (same architecture).
-        model.load_state_dict(torch.jit.load(args.init).state_dict())
+        # Continue from an earlier run's TorchScript file (same architecture; batch-norm weights
+        # also load into the instance-norm trunk, without their running statistics).
+        sc.load_maskrcnn_weights(model, torch.jit.load(args.init).state_dict())
         print(f"initialised from {args.init} (sha256 {args.init_sha256})", flush=True)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -126,6 +127,8 @@ def main() -> None:
     ap.add_argument("--out", default=DEFAULT_OUT, help="model directory to write")
     ap.add_argument("--init", default=None, help="start from this model.pt's weights")
     ap.add_argument("--scene-offset", type=int, default=0, help="index of the first training scene")
+    ap.add_argument("--norm", choices=sc.NORMS, default="batch",
+                    help="trunk normalisation: batch (stages 1-3) or instance (per image, stage 4)")
     ap.add_argument("--eval-only", action="store_true", help="evaluate the model.pt in --out")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -150,7 +153,7 @@ def main() -> None:
                      f"({args.init_provenance}); then ")
         provenance = stage + (
             f"inference/models/train_shapes.py: torchvision {__import__('torchvision').__version__} "
-            f"MaskRCNN with TinyFpnBackbone, trained from scratch on scenes.py scenes of seed "
+            f"MaskRCNN with TinyFpnBackbone ({args.norm} norm), trained from scratch on scenes.py scenes of seed "
             f"{TRAIN_SEED} from scene {args.scene_offset} ({args.steps} steps x {args.batch} scenes, AdamW lr {args.lr}, torch seed "
             f"{TORCH_SEED}, {args.threads} threads, {args.train_seconds:.0f} s on CPU); held-out eval "
             f"seed {EVAL_SEED}"
@@ -168,6 +171,7 @@ def main() -> None:
     result["mask_threshold"] = sc.MASK_THRESHOLD
     if not args.eval_only:
         result["train"] = {"steps": args.steps, "batch": args.batch, "lr": args.lr,
+                           "warmup": args.warmup, "norm": args.norm,
                            "init": args.init_sha256,
                            "scene_offset": args.scene_offset,
                            "threads": args.threads, "seconds": round(args.train_seconds)}
