@@ -39,6 +39,8 @@ pub enum Command {
     Request(Box<crate::request::RequestArgs>),
     /// Rebuild settlements from chain events and check them.
     Audit(crate::audit::AuditArgs),
+    /// Run a whole local network (anvil, contracts, IPFS, workers, keeper) and one demo request.
+    Devnet(crate::devnet::DevnetArgs),
 }
 
 /// Installs the `tracing` subscriber that writes to stderr.
@@ -69,5 +71,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model(args) => crate::node_cli::run_model(args).await,
         Command::Request(args) => crate::request::run(*args).await,
         Command::Audit(args) => crate::audit::run(args).await,
+        Command::Devnet(args) => crate::devnet::run(args).await,
     }
 }

@@ -5,6 +5,7 @@ pub mod bindings;
 pub mod chain;
 pub mod cli;
 pub mod config;
+pub mod devnet;
 pub mod doctor;
 pub mod keys;
 pub mod metrics;

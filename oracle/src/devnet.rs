@@ -1,0 +1,1349 @@
+//! `maskoracle devnet`: a whole MaskOracle network on this machine, end to end.
+//!
+//! The process is the orchestrator. It starts anvil (the Foundry binary on PATH) on loopback with
+//! sub-second blocks, deploys the contracts with the real deploy script, starts an embedded IPFS
+//! node (served to the other processes through the Kubo-compatible RPC facade), publishes and
+//! registers the shipped model, funds, stakes and opts in N workers (anvil dev accounts 1..=N),
+//! starts them and a keeper (account N+1) as separate `maskoracle` processes (this same binary),
+//! and sends a demo request for a bundled sample image through the example consumer contract
+//! (account 0 owns it). It prints the hub's events as they are mined (draw, commits, consensus,
+//! result, reveals, settlement, stake release, callback), then a table per worker, the overlay
+//! and canonical result it wrote, the result CID and the gas used per step.
+//!
+//! `--faulty K` makes the last K workers commit a deliberately wrong result (the worker's devnet
+//! test switch appends a fixed marker to the canonical result, so cheaters agree with each
+//! other). A worker is slashed only if its commit is on chain before consensus (later commits are
+//! refused and cost nothing), so the side that cannot reach the quorum is started first and the
+//! other side only once its commits are mined: with an honest quorum the cheaters are slashed;
+//! when the cheaters hold the quorum they win and the honest workers are slashed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::utils::format_units;
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::Provider;
+use alloy::rpc::types::Filter;
+use alloy::sol_types::{SolCall, SolEvent, SolValue};
+use anyhow::Context as _;
+use bytes::Bytes;
+use clap::Args;
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+use crate::bindings::{
+    callback_outcome, status, wait_reason, ExampleConsumer, ModelRegistry, TaskHub, TestToken,
+    WorkerRegistry,
+};
+use crate::chain::{read_provider, tokens, Contracts, Deployment, Mined, TxSender, TxSettings};
+use crate::storage::{ImportParams, SharedStorage};
+
+/// The default sample image (see `assets/samples/README.md`).
+pub const DEFAULT_IMAGE: &str = "assets/samples/scene_4242_0001.png";
+/// The shipped model.
+pub const DEFAULT_MODEL: &str = "inference/models/shapes-maskrcnn";
+/// anvil's first dev account: deploys, owns the example consumer, publishes and requests.
+const DEPLOYER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+/// Dev accounts anvil creates (and the deploy script funds).
+const DEV_ACCOUNTS: u32 = 10;
+/// Stake each worker bonds, in tokens.
+const WORKER_STAKE: u64 = 1000;
+
+/// Arguments of `maskoracle devnet`.
+#[derive(Debug, Args)]
+pub struct DevnetArgs {
+    /// Workers to fund, stake and start (dev accounts 1..=N; at most 8).
+    #[arg(long, default_value_t = 3)]
+    pub workers: u32,
+    /// Workers (the last K) that commit a wrong result, to watch slashing.
+    #[arg(long, default_value_t = 0)]
+    pub faulty: u32,
+    /// Image to segment (default: the bundled sample `assets/samples/scene_4242_0001.png`).
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// Model directory to publish and register (default: the shipped shapes-maskrcnn).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Workers drawn per task (R; default: all the workers).
+    #[arg(long)]
+    pub replication: Option<u8>,
+    /// Equal results needed (Q; default: floor(R/2) + 1).
+    #[arg(long)]
+    pub quorum: Option<u8>,
+    /// Reward for the task, in tokens.
+    #[arg(long, default_value_t = 10)]
+    pub reward: u64,
+    /// Seconds from the request to the commit deadline.
+    #[arg(long, default_value_t = 120)]
+    pub commit_window: u32,
+    /// Seconds from the commit deadline to the reveal deadline.
+    #[arg(long, default_value_t = 120)]
+    pub reveal_window: u32,
+    /// anvil block time in seconds.
+    #[arg(long, default_value_t = 0.25)]
+    pub block_time: f64,
+    /// anvil port (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Folder for the deployment record, logs, worker state, the overlay and the result.
+    #[arg(long, default_value = "target/devnet")]
+    pub out: PathBuf,
+    /// Give up when the task has not settled after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout_s: u64,
+    /// Leave the network running (until Ctrl-C) and print how to use it.
+    #[arg(long)]
+    pub keep: bool,
+    /// Print the outcome as JSON on stdout (the live log goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The repository root: where `foundry.toml` and the deploy script are.
+fn repo_root() -> anyhow::Result<PathBuf> {
+    let is_root =
+        |p: &Path| p.join("foundry.toml").is_file() && p.join("deploy/Deploy.s.sol").is_file();
+    if let Ok(cwd) = std::env::current_dir() {
+        if is_root(&cwd) {
+            return Ok(cwd);
+        }
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf);
+    match built {
+        Some(p) if is_root(&p) => Ok(p),
+        _ => anyhow::bail!("run `maskoracle devnet` from the MaskOracle repository root (it needs foundry.toml and deploy/)"),
+    }
+}
+
+/// Live log: stdout, or stderr when stdout carries the JSON report.
+struct Say {
+    json: bool,
+    t0: Instant,
+}
+
+impl Say {
+    fn line(&self, text: impl AsRef<str>) {
+        let s = format!(
+            "[{:>6.1}s] {}",
+            self.t0.elapsed().as_secs_f64(),
+            text.as_ref()
+        );
+        if self.json {
+            eprintln!("{s}");
+        } else {
+            println!("{s}");
+        }
+    }
+
+    fn plain(&self, text: impl AsRef<str>) {
+        if self.json {
+            eprintln!("{}", text.as_ref());
+        } else {
+            println!("{}", text.as_ref());
+        }
+    }
+}
+
+/// One worker of the devnet.
+#[derive(Debug, Clone)]
+struct Member {
+    index: u32,
+    address: Address,
+    faulty: bool,
+}
+
+/// Gas used by one step.
+#[derive(Debug, Clone, serde::Serialize)]
+struct GasStep {
+    step: String,
+    txs: u32,
+    gas: u64,
+}
+
+/// The running network: killed when dropped (unless kept).
+struct Network {
+    anvil: Child,
+    children: Vec<(String, Child)>,
+    stop_ipfs: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.children {
+            let _ = c.start_kill();
+        }
+        let _ = self.anvil.start_kill();
+        if let Some(s) = self.stop_ipfs.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+fn short(a: &Address) -> String {
+    let s = a.to_string();
+    format!("{}…{}", &s[..6], &s[s.len() - 4..])
+}
+
+fn short_hash(h: &B256) -> String {
+    let s = h.to_string();
+    format!("{}…{}", &s[..10], &s[s.len() - 6..])
+}
+
+/// Tokens (18 decimals) for display, rounded to 4 decimals.
+fn tok(v: U256) -> String {
+    let s = format_units(v, 18).unwrap_or_else(|_| v.to_string());
+    let s = match s.parse::<f64>() {
+        Ok(x) => format!("{x:.4}"),
+        Err(_) => s,
+    };
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+/// `3 (Ok)`-style name of a result status code.
+fn status_name(code: u8) -> String {
+    match maskoracle_inference::Status::from_code(code) {
+        Some(s) => format!("{code} ({s:?})"),
+        None => code.to_string(),
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+#[cfg(feature = "embedded-ipfs")]
+async fn start_ipfs(repo: PathBuf) -> anyhow::Result<SharedStorage> {
+    let node = crate::storage::embedded::EmbeddedNode::start(
+        crate::storage::embedded::EmbeddedConfig::loopback(repo),
+    )
+    .await
+    .context("starting the embedded IPFS node")?;
+    Ok(Arc::new(node))
+}
+
+#[cfg(not(feature = "embedded-ipfs"))]
+async fn start_ipfs(_repo: PathBuf) -> anyhow::Result<SharedStorage> {
+    anyhow::bail!(
+        "the devnet needs the embedded IPFS node (build with the `embedded-ipfs` feature)"
+    )
+}
+
+/// Environment of every `maskoracle` process of the devnet.
+struct ProcEnv {
+    rpc: String,
+    record: PathBuf,
+    kubo: String,
+    logs: PathBuf,
+    data: PathBuf,
+}
+
+impl ProcEnv {
+    fn spawn(&self, name: &str, args: &[String]) -> anyhow::Result<Child> {
+        let log = std::fs::File::create(self.logs.join(format!("{name}.log")))?;
+        let exe = std::env::current_exe().context("locating the maskoracle binary")?;
+        let child = Command::new(exe)
+            .args(args)
+            .env("MASKORACLE_RPC_URL", &self.rpc)
+            .env("MASKORACLE_DEPLOYMENT", &self.record)
+            .env("MASKORACLE_IPFS__BACKEND", "kubo")
+            .env("MASKORACLE_IPFS__KUBO_URL", &self.kubo)
+            .env("MASKORACLE_DATA_DIR", self.data.join(name))
+            .env("MASKORACLE_WORKER__POLL_INTERVAL_MS", "100")
+            .env("MASKORACLE_WORKER__RECEIPT_TIMEOUT_S", "10")
+            .env("MASKORACLE_LOG", "info")
+            .env_remove("MASKORACLE_CONFIG")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        Ok(child)
+    }
+
+    fn tail(&self, name: &str, lines: usize) -> String {
+        let text =
+            std::fs::read_to_string(self.logs.join(format!("{name}.log"))).unwrap_or_default();
+        let v: Vec<&str> = text.lines().collect();
+        v[v.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+/// Runs `maskoracle devnet`. SIGINT/SIGTERM stop it at any point: every process it started
+/// (anvil, workers, keeper) is killed and the IPFS node stops.
+pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
+    let kept = Arc::new(AtomicBool::new(false));
+    tokio::select! {
+        r = run_devnet(args, kept.clone()) => r,
+        () = crate::shutdown::signal() => {
+            if kept.load(Ordering::SeqCst) {
+                eprintln!("devnet stopped");
+                Ok(())
+            } else {
+                anyhow::bail!("interrupted: the devnet was stopped before the task settled")
+            }
+        }
+    }
+}
+
+async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let n = args.workers;
+    anyhow::ensure!((1..=DEV_ACCOUNTS - 2).contains(&n), "--workers must be 1..={} (anvil has {DEV_ACCOUNTS} dev accounts: the requester, the workers and the keeper)", DEV_ACCOUNTS - 2);
+    anyhow::ensure!(
+        args.faulty <= n,
+        "--faulty {} is more than --workers {n}",
+        args.faulty
+    );
+    let r = args.replication.unwrap_or(n as u8);
+    anyhow::ensure!(
+        r >= 1 && u32::from(r) <= n,
+        "--replication must be 1..=--workers ({n})"
+    );
+    let q = args.quorum.unwrap_or(r / 2 + 1);
+    anyhow::ensure!(
+        q > r / 2 && q <= r,
+        "--quorum must be more than half of R={r} and at most R"
+    );
+    anyhow::ensure!(args.block_time > 0.0, "--block-time must be positive");
+
+    let root = repo_root()?;
+    let image = args
+        .image
+        .clone()
+        .unwrap_or_else(|| root.join(DEFAULT_IMAGE));
+    let model_dir = args
+        .model
+        .clone()
+        .unwrap_or_else(|| root.join(DEFAULT_MODEL));
+    let image_bytes =
+        std::fs::read(&image).with_context(|| format!("reading the image {}", image.display()))?;
+    anyhow::ensure!(
+        model_dir.join("model.pt").is_file(),
+        "no model.pt in {}",
+        model_dir.display()
+    );
+
+    // The run folder: what an earlier run left is replaced (idempotent).
+    let out = if args.out.is_absolute() {
+        args.out.clone()
+    } else {
+        std::env::current_dir()?.join(&args.out)
+    };
+    for sub in ["ipfs", "nodes", "logs"] {
+        let p = out.join(sub);
+        if p.exists() {
+            std::fs::remove_dir_all(&p).with_context(|| format!("clearing {}", p.display()))?;
+        }
+    }
+    for f in [
+        "result.bin",
+        "overlay.png",
+        "summary.json",
+        "deployment.json",
+    ] {
+        let _ = std::fs::remove_file(out.join(f));
+    }
+    std::fs::create_dir_all(out.join("logs"))?;
+    std::fs::create_dir_all(out.join("nodes"))?;
+
+    let say = Say {
+        json: args.json,
+        t0: Instant::now(),
+    };
+    let k = args.faulty;
+    let members: Vec<Member> = (1..=n)
+        .map(|i| -> anyhow::Result<Member> {
+            Ok(Member {
+                index: i,
+                address: crate::keys::dev_signer(i, 31337)?.address(),
+                faulty: i > n - k,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let honest = n - k;
+    say.plain(format!(
+        "MaskOracle devnet: {n} workers ({k} faulty), R={r} Q={q}, image {}",
+        image.display()
+    ));
+
+    // The expected (honest) result, computed here in the workers' execution profile while the
+    // network starts; the same model also draws the overlay at the end.
+    let expected = {
+        let dir = model_dir.clone();
+        let bytes = image_bytes.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            maskoracle_inference::set_intra_op_threads(
+                crate::config::WorkerConfig::default().intra_op_threads,
+            );
+            let seg =
+                maskoracle_inference::Segmenter::new(maskoracle_inference::Model::load(&dir)?);
+            let s = seg.segment(&bytes);
+            let att = s.attestation();
+            Ok((seg, s, att))
+        })
+    };
+
+    // 1. anvil.
+    let port = if args.port == 0 {
+        free_port()?
+    } else {
+        args.port
+    };
+    let rpc = format!("http://127.0.0.1:{port}");
+    let anvil = Command::new("anvil")
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--block-time",
+            &args.block_time.to_string(),
+            "--silent",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting anvil (is Foundry on PATH? source .toolchain/env.sh)")?;
+    let mut net = Network {
+        anvil,
+        children: Vec::new(),
+        stop_ipfs: None,
+    };
+    let provider = read_provider(&rpc)?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if provider.get_chain_id().await.is_ok() {
+            break;
+        }
+        if let Ok(Some(st)) = net.anvil.try_wait() {
+            anyhow::bail!("anvil exited ({st}); is port {port} free?");
+        }
+        anyhow::ensure!(Instant::now() < deadline, "anvil did not answer on {rpc}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    say.line(format!(
+        "anvil up on {rpc} (chain 31337, a block every {} s)",
+        args.block_time
+    ));
+
+    // 2. Contracts, with the real deploy script.
+    let name = format!("31337-devnet-{}-{port}.json", std::process::id());
+    let deployed = Command::new("forge")
+        .current_dir(&root)
+        .args([
+            "script",
+            "deploy/Deploy.s.sol",
+            "--rpc-url",
+            &rpc,
+            "--broadcast",
+            "--silent",
+            "--private-key",
+            DEPLOYER_KEY,
+        ])
+        .env("MASKORACLE_DEVNET", "true")
+        .env("MASKORACLE_RECORD_NAME", &name)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("running forge (is Foundry on PATH? source .toolchain/env.sh)")?;
+    if !deployed.status.success() {
+        anyhow::bail!(
+            "the deploy script failed:\n{}{}",
+            String::from_utf8_lossy(&deployed.stdout),
+            String::from_utf8_lossy(&deployed.stderr)
+        );
+    }
+    let src = root.join("deploy/records").join(&name);
+    let record = out.join("deployment.json");
+    std::fs::copy(&src, &record).with_context(|| format!("copying {}", src.display()))?;
+    let _ = std::fs::remove_file(&src);
+    let deployment = Deployment::load(&record)?;
+    let c = Contracts::connect(deployment.clone(), provider.clone()).await?;
+    let mut gas: Vec<GasStep> = Vec::new();
+    let head = provider.get_block_number().await?;
+    let (mut deploy_txs, mut deploy_gas) = (0u32, 0u64);
+    for b in 0..=head {
+        if let Some(rs) = provider.get_block_receipts(b.into()).await? {
+            deploy_txs += rs.len() as u32;
+            deploy_gas += rs.iter().map(|r| r.gas_used).sum::<u64>();
+        }
+    }
+    gas.push(GasStep {
+        step: "deploy (token, mints, registries, hub, consumer)".into(),
+        txs: deploy_txs,
+        gas: deploy_gas,
+    });
+    say.line(format!(
+        "contracts deployed ({deploy_txs} txs, {deploy_gas} gas): TaskHub {}, WorkerRegistry {}, ModelRegistry {}, ExampleConsumer {}, token {}",
+        deployment.task_hub, deployment.worker_registry, deployment.model_registry, deployment.example_consumer, deployment.token
+    ));
+
+    // 3. IPFS: one embedded node, shared with the other processes through the Kubo RPC facade.
+    let storage = start_ipfs(out.join("ipfs")).await?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (addr, _h) = crate::storage::rpc_server::serve(
+        storage.clone(),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        async move {
+            let _ = stop_rx.await;
+        },
+    )
+    .await
+    .context("starting the IPFS RPC facade")?;
+    net.stop_ipfs = Some(stop_tx);
+    let kubo = format!("http://{addr}");
+    say.line(format!(
+        "embedded IPFS node up (Kubo-compatible RPC {kubo})"
+    ));
+
+    let settings = TxSettings {
+        receipt_timeout: Duration::from_secs(10),
+        ..TxSettings::default()
+    };
+    let requester = TxSender::spawn(&rpc, crate::keys::dev_signer(0, 31337)?, settings)?;
+
+    // 4. The model: published to IPFS, registered on chain.
+    let published = crate::models::publish(&storage, &model_dir).await?;
+    let fee =
+        alloy::primitives::Uint::<96, 2>::from(10u64).pow(alloy::primitives::Uint::from(18u64));
+    let m = requester
+        .send(
+            "register",
+            deployment.model_registry,
+            ModelRegistry::registerCall {
+                cid: published.manifest_cid.clone(),
+                modelSha256: published.sha256,
+                kind: published.kind,
+                fee,
+            }
+            .abi_encode(),
+        )
+        .await?;
+    let model_id = m
+        .receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<ModelRegistry::ModelRegistered>().ok())
+        .map(|l| l.inner.data.modelId)
+        .context("no ModelRegistered event")?;
+    gas.push(GasStep {
+        step: "register model".into(),
+        txs: 1,
+        gas: m.gas_used,
+    });
+    say.line(format!(
+        "model {model_id} registered: {} (sha256 {}), manifest ipfs://{}, weights ipfs://{}",
+        published.name, published.sha256, published.manifest_cid, published.weights_cid
+    ));
+
+    // 5. Workers: approve + stake + opt in, all accounts at once.
+    let stake = tokens(WORKER_STAKE);
+    let mut jobs = Vec::new();
+    for w in &members {
+        let tx = TxSender::spawn(&rpc, crate::keys::dev_signer(w.index, 31337)?, settings)?;
+        let d = deployment.clone();
+        jobs.push(tokio::spawn(async move {
+            let a = tx
+                .send(
+                    "approve",
+                    d.token,
+                    TestToken::approveCall {
+                        spender: d.worker_registry,
+                        value: stake,
+                    }
+                    .abi_encode(),
+                )
+                .await?;
+            let s = tx
+                .send(
+                    "stake",
+                    d.worker_registry,
+                    WorkerRegistry::stakeCall { amount: stake }.abi_encode(),
+                )
+                .await?;
+            let o = tx
+                .send(
+                    "optIn",
+                    d.worker_registry,
+                    WorkerRegistry::optInCall { modelId: model_id }.abi_encode(),
+                )
+                .await?;
+            anyhow::Ok([a, s, o])
+        }));
+    }
+    let mut sums = [(0u32, 0u64); 3];
+    for j in jobs {
+        let mined: [Mined; 3] = j.await??;
+        for (s, m) in sums.iter_mut().zip(mined.iter()) {
+            s.0 += 1;
+            s.1 += m.gas_used;
+        }
+    }
+    for (label, (txs, g)) in [
+        "workers: approve stake",
+        "workers: stake",
+        "workers: opt in",
+    ]
+    .iter()
+    .zip(sums)
+    {
+        gas.push(GasStep {
+            step: (*label).into(),
+            txs,
+            gas: g,
+        });
+    }
+    let task_stake = U256::from(c.workers.taskStake().call().await?);
+    say.line(format!(
+        "{n} workers staked {WORKER_STAKE} tokens each and opted in to model {model_id} (a task locks {} tokens of each drawn worker)",
+        tok(task_stake)
+    ));
+    for w in &members {
+        say.plain(format!(
+            "           worker {} {} {}",
+            w.index,
+            w.address,
+            if w.faulty {
+                "FAULTY (commits a wrong result)"
+            } else {
+                "honest"
+            }
+        ));
+    }
+    let mut stake_before = HashMap::new();
+    let mut balance_before = HashMap::new();
+    for w in &members {
+        stake_before.insert(
+            w.address,
+            U256::from(c.workers.workerInfo(w.address).call().await?.stake),
+        );
+        balance_before.insert(w.address, c.hub.balanceOf(w.address).call().await?);
+    }
+    let publisher = requester.address();
+    balance_before.insert(publisher, c.hub.balanceOf(publisher).call().await?);
+    let setup_s = say.t0.elapsed().as_secs_f64();
+
+    // 6. The keeper and the workers, as separate processes of this binary.
+    let env = ProcEnv {
+        rpc: rpc.clone(),
+        record: record.clone(),
+        kubo: kubo.clone(),
+        logs: out.join("logs"),
+        data: out.join("nodes"),
+    };
+    let keeper_account = n + 1;
+    net.children.push((
+        "keeper".into(),
+        env.spawn(
+            "keeper",
+            &[
+                "keeper".into(),
+                "--dev-account".into(),
+                keeper_account.to_string(),
+            ],
+        )?,
+    ));
+    let spawn_worker = |net: &mut Network, w: &Member| -> anyhow::Result<()> {
+        let mut a = vec![
+            "worker".to_owned(),
+            "--dev-account".into(),
+            w.index.to_string(),
+        ];
+        if w.faulty {
+            a.push("--faulty".into());
+        }
+        let name = format!("worker{}", w.index);
+        net.children.push((name.clone(), env.spawn(&name, &a)?));
+        Ok(())
+    };
+    // Who starts first (see the module docs): the side that cannot reach the quorum.
+    let (first, second): (Vec<Member>, Vec<Member>) =
+        if k == 0 || (u32::from(q) > honest && u32::from(q) > k) {
+            (members.clone(), Vec::new())
+        } else if u32::from(q) <= honest {
+            members.iter().cloned().partition(|w| w.faulty)
+        } else {
+            members.iter().cloned().partition(|w| !w.faulty)
+        };
+    for w in &first {
+        spawn_worker(&mut net, w)?;
+    }
+    say.line(format!(
+        "keeper started (account {keeper_account}); workers started: {}",
+        first
+            .iter()
+            .map(|w| w.index.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    if !second.is_empty() {
+        let side = if first[0].faulty { "faulty" } else { "honest" };
+        say.line(format!(
+            "the {side} workers go first: the other workers start once their commits are on chain (a commit after consensus is refused, and only committed workers can be slashed)"
+        ));
+    }
+
+    // 7. The request, through the example consumer.
+    let cid = storage
+        .put(Bytes::from(image_bytes.clone()), ImportParams::default())
+        .await
+        .context("publishing the image")?;
+    let input = format!("ipfs://{cid}");
+    let terms = c.models.requestTerms(model_id).call().await?;
+    let reward = tokens(args.reward);
+    let amount = reward + U256::from(terms.fee);
+    let hub = deployment.task_hub;
+    let consumer = deployment.example_consumer;
+    let consumer_before = c.hub.balanceOf(consumer).call().await?;
+    let a = requester
+        .send(
+            "approve",
+            deployment.token,
+            TestToken::approveCall {
+                spender: hub,
+                value: amount,
+            }
+            .abi_encode(),
+        )
+        .await?;
+    let d = requester
+        .send(
+            "deposit",
+            hub,
+            TaskHub::depositCall {
+                account: consumer,
+                amount,
+            }
+            .abi_encode(),
+        )
+        .await?;
+    gas.push(GasStep {
+        step: "requester: approve".into(),
+        txs: 1,
+        gas: a.gas_used,
+    });
+    gas.push(GasStep {
+        step: "requester: deposit to the consumer".into(),
+        txs: 1,
+        gas: d.gas_used,
+    });
+    let reward96 = alloy::primitives::Uint::<96, 2>::try_from(
+        u128::try_from(reward).context("reward too large")?,
+    )
+    .context("reward too large")?;
+    let p = crate::bindings::consumer::ITaskHub::RequestParams {
+        modelId: model_id,
+        replication: r,
+        quorum: q,
+        reward: reward96,
+        commitWindow: args.commit_window,
+        revealWindow: args.reveal_window,
+        callbackGasLimit: alloy::primitives::Uint::<24, 1>::from(500_000u32),
+        input: input.clone(),
+        params: Default::default(),
+    };
+    let request_started = Instant::now();
+    let mined = requester
+        .send(
+            "requestSegmentation",
+            consumer,
+            ExampleConsumer::requestSegmentationCall { p }.abi_encode(),
+        )
+        .await?;
+    gas.push(GasStep {
+        step: "consumer.requestSegmentation (hub.request)".into(),
+        txs: 1,
+        gas: mined.gas_used,
+    });
+    let task_id = mined
+        .receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<TaskHub::TaskRequested>().ok())
+        .map(|l| l.inner.data.taskId)
+        .context("no TaskRequested event")?;
+    say.line(format!(
+        "task {task_id} requested through ExampleConsumer {consumer} in block {}: model {model_id}, R={r} Q={q}, reward {} + fee {} tokens, input {input}",
+        mined.block,
+        tok(reward),
+        tok(U256::from(terms.fee))
+    ));
+
+    // 8. Follow the hub's and the registry's logs as they are mined.
+    let who: HashMap<Address, &Member> = members.iter().map(|w| (w.address, w)).collect();
+    let label = |a: &Address| -> String {
+        match who.get(a) {
+            Some(w) => format!(
+                "worker {}{}",
+                w.index,
+                if w.faulty { " (faulty)" } else { "" }
+            ),
+            None => short(a),
+        }
+    };
+    let mut cursor = mined.block;
+    let mut step_txs: Vec<(String, B256)> = Vec::new();
+    let mut committed: Vec<(Address, B256)> = Vec::new();
+    let mut consensus: Option<B256> = None;
+    let mut drawn: Option<Vec<Address>> = None;
+    let mut second_started = second.is_empty();
+    let mut settled = false;
+    let mut callback_seen = false;
+    let timeout = Duration::from_secs(args.timeout_s);
+    let mut last_note = Instant::now();
+    while !(settled && callback_seen) {
+        if request_started.elapsed() > timeout {
+            let mut logs = String::new();
+            for (name, _) in &net.children {
+                logs.push_str(&format!("---- {name} ----\n{}\n", env.tail(name, 15)));
+            }
+            let st = c.hub.taskState(task_id).call().await?;
+            anyhow::bail!(
+                "task {task_id} not settled within {} s ({} / {}); logs under {}\n{logs}",
+                args.timeout_s,
+                status::name(st.status),
+                wait_reason(st.reason),
+                env.logs.display()
+            );
+        }
+        let head = provider.get_block_number().await?;
+        if head >= cursor {
+            let f = Filter::new()
+                .address(vec![hub, deployment.worker_registry])
+                .from_block(cursor)
+                .to_block(head);
+            for log in provider.get_logs(&f).await? {
+                let Some(topic) = log.topic0().copied() else {
+                    continue;
+                };
+                if log.topics().get(1).map(|t| U256::from_be_bytes(t.0)) != Some(task_id) {
+                    continue;
+                }
+                let block = log.block_number.unwrap_or_default();
+                let txh = log.transaction_hash.unwrap_or_default();
+                let at = format!("block {block:>4}  ");
+                if topic == TaskHub::WorkersDrawn::SIGNATURE_HASH {
+                    let e = log.log_decode::<TaskHub::WorkersDrawn>()?.inner.data;
+                    let ws: Vec<String> = e.workers.iter().map(&label).collect();
+                    drawn = Some(e.workers.clone());
+                    say.line(format!(
+                        "{at}draw: {} (seed {})",
+                        ws.join(", "),
+                        short_hash(&e.seed)
+                    ));
+                } else if topic == WorkerRegistry::StakesLocked::SIGNATURE_HASH {
+                    let e = log.log_decode::<WorkerRegistry::StakesLocked>()?.inner.data;
+                    say.line(format!(
+                        "{at}stakes locked: {} tokens of each drawn worker",
+                        tok(e.amountEach)
+                    ));
+                } else if topic == TaskHub::Committed::SIGNATURE_HASH {
+                    let e = log.log_decode::<TaskHub::Committed>()?.inner.data;
+                    committed.push((e.worker, e.resultHash));
+                    let first_commit = committed.len() == 1;
+                    step_txs.push((
+                        if first_commit {
+                            "commit (first: also draws)".into()
+                        } else {
+                            "commit".into()
+                        },
+                        txh,
+                    ));
+                    say.line(format!(
+                        "{at}commit: {} → result hash {}",
+                        label(&e.worker),
+                        short_hash(&e.resultHash)
+                    ));
+                } else if topic == TaskHub::ConsensusReached::SIGNATURE_HASH {
+                    let e = log.log_decode::<TaskHub::ConsensusReached>()?.inner.data;
+                    consensus = Some(e.resultHash);
+                    let agree: Vec<String> = committed
+                        .iter()
+                        .filter(|(_, h)| *h == e.resultHash)
+                        .map(|(a, _)| label(a))
+                        .collect();
+                    say.line(format!(
+                        "{at}consensus on {} ({} of Q={q}: {})",
+                        short_hash(&e.resultHash),
+                        agree.len(),
+                        agree.join(", ")
+                    ));
+                } else if topic == TaskHub::ResultRecorded::SIGNATURE_HASH {
+                    let e = log.log_decode::<TaskHub::ResultRecorded>()?.inner.data;
+                    let dets = <maskoracle_inference::Summary as SolValue>::abi_decode(&e.summary)
+                        .map(|s| s.detections.len())
+                        .unwrap_or(0);
+                    say.line(format!(
+                        "{at}result recorded: sha256 {}, status {}, {dets} detections, CID {}",
+                        short_hash(&e.resultSha256),
+                        status_name(e.status),
+                        maskoracle_inference::canonical::cid_of_sha256(&e.resultSha256.0)
+                    ));
+                } else if topic == TaskHub::Revealed::SIGNATURE_HASH {
+                    let e = log.log_decode::<TaskHub::Revealed>()?.inner.data;
+                    step_txs.push(("reveal".into(), txh));
+                    say.line(format!("{at}reveal: {}", label(&e.worker)));
+                } else if topic == TaskHub::TaskFinalized::SIGNATURE_HASH {
+                    let e = log.log_decode::<TaskHub::TaskFinalized>()?.inner.data;
+                    settled = true;
+                    if let Some(s) = step_txs.iter_mut().rev().find(|(_, h)| *h == txh) {
+                        s.0 = "reveal (last: settles and calls back)".into();
+                    } else {
+                        step_txs.push(("finalize".into(), txh));
+                    }
+                    let ws: Vec<String> = e.winners.iter().map(&label).collect();
+                    say.line(format!(
+                        "{at}finalized: winners {}; {} tokens reward each, {} tokens slashed in all ({} each to the winners), fee {} to the model publisher",
+                        ws.join(", "),
+                        tok(e.rewardEach),
+                        tok(e.slashed),
+                        tok(e.slashShareEach),
+                        tok(e.fee)
+                    ));
+                } else if topic == TaskHub::TaskExpired::SIGNATURE_HASH {
+                    let e = log.log_decode::<TaskHub::TaskExpired>()?.inner.data;
+                    settled = true;
+                    step_txs.push(("expire (keeper)".into(), txh));
+                    say.line(format!(
+                        "{at}EXPIRED ({}): {} tokens refunded to the requester, {} tokens slashed",
+                        wait_reason(e.reason),
+                        tok(e.refund),
+                        tok(e.slashed)
+                    ));
+                } else if topic == WorkerRegistry::StakesReleased::SIGNATURE_HASH {
+                    let e = log
+                        .log_decode::<WorkerRegistry::StakesReleased>()?
+                        .inner
+                        .data;
+                    let slashed: Vec<String> = e
+                        .workers
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| e.slashMask.bit(*i))
+                        .map(|(_, a)| label(a))
+                        .collect();
+                    say.line(format!(
+                        "{at}stakes released; slashed: {}",
+                        if slashed.is_empty() {
+                            "nobody".to_owned()
+                        } else {
+                            slashed.join(", ")
+                        }
+                    ));
+                } else if topic == TaskHub::CallbackAttempted::SIGNATURE_HASH {
+                    let e = log.log_decode::<TaskHub::CallbackAttempted>()?.inner.data;
+                    callback_seen = true;
+                    say.line(format!(
+                        "{at}callback to {}: {}",
+                        e.target,
+                        callback_outcome(e.outcome)
+                    ));
+                }
+            }
+            cursor = head + 1;
+        }
+        if !second_started {
+            // The first side's drawn workers have all committed (or it is taking too long).
+            let all_in = drawn.as_ref().is_some_and(|d| {
+                first
+                    .iter()
+                    .filter(|w| d.contains(&w.address))
+                    .all(|w| committed.iter().any(|(a, _)| *a == w.address))
+            });
+            if all_in || consensus.is_some() || request_started.elapsed() > Duration::from_secs(90)
+            {
+                for w in &second {
+                    spawn_worker(&mut net, w)?;
+                }
+                second_started = true;
+                say.line(format!(
+                    "workers started: {}",
+                    second
+                        .iter()
+                        .map(|w| w.index.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        if !settled && last_note.elapsed() > Duration::from_secs(10) {
+            last_note = Instant::now();
+            let st = c.hub.taskState(task_id).call().await?;
+            say.line(format!(
+                "… {} ({}), {} commits so far",
+                status::name(st.status),
+                wait_reason(st.reason),
+                committed.len()
+            ));
+        }
+        for (name, child) in &mut net.children {
+            if let Ok(Some(st)) = child.try_wait() {
+                anyhow::bail!("{name} exited ({st}):\n{}", env.tail(name, 30));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let request_s = request_started.elapsed().as_secs_f64();
+    for (label, h) in &step_txs {
+        let g = provider
+            .get_transaction_receipt(*h)
+            .await?
+            .map(|r| r.gas_used)
+            .unwrap_or_default();
+        gas.push(GasStep {
+            step: label.clone(),
+            txs: 1,
+            gas: g,
+        });
+    }
+
+    // 9. The outcome: audit, balances, delivery, files.
+    let audit = crate::audit::rebuild(&c, mined.block, Some(task_id))
+        .await?
+        .into_iter()
+        .next()
+        .context("the task's events are missing")?;
+    let delivery = c.consumer.delivery(task_id).call().await?;
+    let (seg, segmentation, want) = expected.await??;
+    let honest_delivered = delivery.delivered
+        && delivery.finalized
+        && delivery.resultSha256 == want.result_sha256
+        && delivery.summary.to_vec() == want.summary_bytes;
+    let mut files = BTreeMap::new();
+    files.insert("deployment", record.display().to_string());
+    if let (Some(sha), Some(cid)) = (audit.result_sha256, &audit.result_cid) {
+        let fetched = async {
+            let cid = crate::storage::cid::parse_cid(cid)?;
+            let b = storage
+                .get(&cid, crate::storage::cid::MAX_RESULT_SIZE as u64)
+                .await?;
+            let got: [u8; 32] =
+                sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), &b))
+                    .into();
+            anyhow::ensure!(
+                got == sha.0,
+                "the stored result does not hash to the on-chain sha256"
+            );
+            anyhow::Ok(b)
+        }
+        .await;
+        match fetched {
+            Ok(bytes) => {
+                let p = out.join("result.bin");
+                std::fs::write(&p, &bytes)?;
+                files.insert("result", p.display().to_string());
+                let working = segmentation.working.clone();
+                match (
+                    working,
+                    maskoracle_inference::CanonicalResult::parse(&bytes),
+                ) {
+                    (Some(working), Ok(result)) => {
+                        let png = maskoracle_inference::overlay::render(&working, &result, |l| {
+                            seg.model().label_name(l)
+                        });
+                        let p = out.join("overlay.png");
+                        png.save(&p)?;
+                        files.insert("overlay", p.display().to_string());
+                    }
+                    (_, Err(e)) => say.line(format!(
+                        "no overlay: the delivered result is not a valid canonical result ({e})"
+                    )),
+                    (None, _) => say.line("no overlay: the image did not decode"),
+                }
+            }
+            Err(e) => say.line(format!("cannot fetch the result from IPFS: {e:#}")),
+        }
+    }
+
+    let winners: Vec<Address> = audit
+        .settlement
+        .as_ref()
+        .map(|s| s.winners.clone())
+        .unwrap_or_default();
+    let mut rows = Vec::new();
+    for w in &members {
+        let info = c.workers.workerInfo(w.address).call().await?;
+        let stake_after = U256::from(info.stake);
+        let bal = c.hub.balanceOf(w.address).call().await?;
+        let credited = bal - balance_before[&w.address];
+        let commit = audit
+            .commits
+            .iter()
+            .find(|(a, _)| *a == w.address)
+            .map(|(_, h)| *h);
+        rows.push(json!({
+            "index": w.index,
+            "address": w.address.to_string(),
+            "faulty": w.faulty,
+            "drawn": audit.drawn.contains(&w.address),
+            "committed": commit.map(|h| h.to_string()),
+            "with_consensus": commit.is_some() && commit == audit.consensus,
+            "revealed": audit.revealed.contains(&w.address),
+            "winner": winners.contains(&w.address),
+            "slashed": audit.slashed_workers.contains(&w.address),
+            "stake_before": stake_before[&w.address].to_string(),
+            "stake_after": stake_after.to_string(),
+            "stake_change": format!("-{}", stake_before[&w.address] - stake_after.min(stake_before[&w.address])),
+            "credited": credited.to_string(),
+            "locked_after": info.locked.to_string(),
+        }));
+    }
+    let publisher_credit = c.hub.balanceOf(publisher).call().await? - balance_before[&publisher];
+    let consumer_after = c.hub.balanceOf(consumer).call().await?;
+    let summary = <maskoracle_inference::Summary as SolValue>::abi_decode(&delivery.summary).ok();
+    let outcome = audit.outcome.clone();
+    let callback = audit.callback.clone().unwrap_or_else(|| "-".into());
+    let faulty_slashed = members
+        .iter()
+        .filter(|w| w.faulty)
+        .all(|w| audit.slashed_workers.contains(&w.address));
+    let honest_slashed: Vec<u32> = members
+        .iter()
+        .filter(|w| !w.faulty && audit.slashed_workers.contains(&w.address))
+        .map(|w| w.index)
+        .collect();
+    let verdict = if outcome != "Finalized" {
+        format!("the task did not finalize ({outcome}): the requester was refunded")
+    } else if honest_delivered {
+        if k == 0 {
+            "the honest result was delivered to the consumer".to_owned()
+        } else if faulty_slashed {
+            format!("the honest majority won: the honest result was delivered and the {k} faulty worker(s) were slashed")
+        } else {
+            "the honest result was delivered (the faulty workers' commits came too late to be slashed)".to_owned()
+        }
+    } else {
+        format!(
+            "the faulty workers held the quorum ({k} of {n}, Q={q}): their WRONG result was delivered to the consumer and the honest workers {honest_slashed:?} were slashed. Majority consensus is only as good as its honest majority."
+        )
+    };
+
+    let report = json!({
+        "ok": outcome == "Finalized" && callback == "Succeeded" && delivery.delivered && audit.problems.is_empty(),
+        "task_id": task_id.to_string(),
+        "outcome": outcome,
+        "callback": callback,
+        "honest_result_delivered": honest_delivered,
+        "verdict": verdict,
+        "workers": n,
+        "faulty": k,
+        "replication": r,
+        "quorum": q,
+        "image": image.display().to_string(),
+        "input": input,
+        "model_id": model_id,
+        "delivered": {
+            "delivered": delivery.delivered,
+            "finalized": delivery.finalized,
+            "result_sha256": delivery.resultSha256.to_string(),
+            "summary_hex": alloy::primitives::hex::encode_prefixed(&delivery.summary),
+            "summary": summary.as_ref().map(|s| json!({
+                "status": s.status, "width": s.width, "height": s.height,
+                "detections": s.detections.iter().map(|d| json!({
+                    "label": d.label, "name": seg.model().label_name(d.label), "score_bps": d.scoreBps,
+                    "box": [d.x0, d.y0, d.x1, d.y1], "mask_area": d.maskArea
+                })).collect::<Vec<_>>(),
+            })),
+        },
+        "expected": {
+            "result_sha256": want.result_sha256.to_string(),
+            "summary_hex": alloy::primitives::hex::encode_prefixed(&want.summary_bytes),
+            "cid": want.cid,
+        },
+        "result_cid": audit.result_cid,
+        "consensus": audit.consensus.map(|h| h.to_string()),
+        "winners": winners.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "slashed": audit.slashed_workers.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "task_stake": task_stake.to_string(),
+        "reward": reward.to_string(),
+        "fee": U256::from(terms.fee).to_string(),
+        "publisher_credit": publisher_credit.to_string(),
+        "consumer_balance_before": consumer_before.to_string(),
+        "consumer_balance_after": consumer_after.to_string(),
+        "worker_results": rows,
+        "audit_problems": audit.problems,
+        "gas": gas,
+        "seconds": {"setup": setup_s, "request_to_callback": request_s, "total": say.t0.elapsed().as_secs_f64()},
+        "rpc_url": rpc,
+        "kubo_url": kubo,
+        "contracts": deployment,
+        "files": files,
+    });
+    let summary_path = out.join("summary.json");
+    std::fs::write(&summary_path, serde_json::to_vec_pretty(&report)?)?;
+
+    // 10. Print it.
+    say.plain("");
+    say.plain(format!(
+        "task {task_id}: {} in {request_s:.1} s from the request to the callback ({callback})",
+        report["outcome"].as_str().unwrap_or("?")
+    ));
+    say.plain(format!("  {verdict}"));
+    say.plain("");
+    say.plain(format!(
+        "  {:<7} {:<44} {:<7} {:<6} {:<10} {:<8} {:<7} {:>10} {:>10}",
+        "worker",
+        "address",
+        "role",
+        "drawn",
+        "commit",
+        "revealed",
+        "slashed",
+        "stake Δ",
+        "credited"
+    ));
+    for (w, row) in members.iter().zip(&rows) {
+        let commit = match (
+            row["committed"].is_string(),
+            row["with_consensus"].as_bool().unwrap_or(false),
+        ) {
+            (false, _) => "-",
+            (true, true) => "consensus",
+            (true, false) => "DISSENT",
+        };
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        let delta = stake_before[&w.address]
+            - U256::from(c.workers.workerInfo(w.address).call().await?.stake)
+                .min(stake_before[&w.address]);
+        say.plain(format!(
+            "  {:<7} {:<44} {:<7} {:<6} {:<10} {:<8} {:<7} {:>10} {:>10}",
+            w.index,
+            w.address.to_string(),
+            if w.faulty { "faulty" } else { "honest" },
+            yes(row["drawn"].as_bool().unwrap_or(false)),
+            commit,
+            yes(row["revealed"].as_bool().unwrap_or(false)),
+            yes(row["slashed"].as_bool().unwrap_or(false)),
+            if delta.is_zero() {
+                "0".to_owned()
+            } else {
+                format!("-{}", tok(delta))
+            },
+            format!(
+                "+{}",
+                tok(
+                    U256::from_str_radix(row["credited"].as_str().unwrap_or("0"), 10)
+                        .unwrap_or_default()
+                )
+            ),
+        ));
+    }
+    say.plain("  commit: consensus = committed the consensus hash, DISSENT = another hash, - = no commit before consensus (neither paid nor slashed)");
+    say.plain(format!("  stake Δ: bonded stake lost; credited: hub balance gained (tokens). Model publisher {publisher} credited +{} (fee)", tok(publisher_credit)));
+    say.plain("");
+    if let Some(s) = &summary {
+        say.plain(format!(
+            "  delivered to ExampleConsumer: status {}, {}x{}, {} detections",
+            status_name(s.status),
+            s.width,
+            s.height,
+            s.detections.len()
+        ));
+        for d in &s.detections {
+            say.plain(format!(
+                "    {:<9} {:>5.1}%  box [{}, {}, {}, {})  mask {} px",
+                seg.model().label_name(d.label),
+                f64::from(d.scoreBps) / 100.0,
+                d.x0,
+                d.y0,
+                d.x1,
+                d.y1,
+                d.maskArea
+            ));
+        }
+        if honest_delivered {
+            say.plain("  the delivered result is exactly the one computed here from the image (result sha256 and summary)");
+        } else {
+            say.plain(format!(
+                "  the delivered result is NOT the one computed here from the image: result sha256 {} (honest: {})",
+                delivery.resultSha256, want.result_sha256
+            ));
+            if delivery.summary.to_vec() == want.summary_bytes {
+                say.plain("  (the summary looks right: the faulty switch appends a marker to the canonical result, so the result bytes, sha256 and CID are not the model's output)");
+            }
+        }
+    } else {
+        say.plain(format!(
+            "  delivered to ExampleConsumer: delivered={} finalized={} (no summary)",
+            delivery.delivered, delivery.finalized
+        ));
+    }
+    if let Some(cid) = &audit.result_cid {
+        say.plain(format!("  result CID   ipfs://{cid}"));
+    }
+    for (name, v) in &files {
+        say.plain(format!("  {name:<12} {v}"));
+    }
+    say.plain(format!("  summary      {}", summary_path.display()));
+    if !audit.problems.is_empty() {
+        say.plain(format!("  AUDIT PROBLEMS: {:?}", audit.problems));
+    } else {
+        say.plain("  audit        the settlement checks out (maskoracle audit)");
+    }
+    say.plain("");
+    say.plain("  gas per step:");
+    for g in &gas {
+        say.plain(format!("    {:<52} {:>3} tx {:>10}", g.step, g.txs, g.gas));
+    }
+    say.plain(format!(
+        "  setup {setup_s:.1} s, request → callback {request_s:.1} s, total {:.1} s",
+        say.t0.elapsed().as_secs_f64()
+    ));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+
+    if args.keep {
+        let data = out.join("nodes/client");
+        say.plain("");
+        say.plain("The network keeps running (Ctrl-C stops it). In another shell:");
+        say.plain(format!(
+            "  alias maskoracle={}",
+            std::env::current_exe()?.display()
+        ));
+        say.plain(format!(
+            "  export MASKORACLE_RPC_URL={rpc} MASKORACLE_DEPLOYMENT={} MASKORACLE_IPFS__BACKEND=kubo MASKORACLE_IPFS__KUBO_URL={kubo} MASKORACLE_DATA_DIR={}",
+            record.display(),
+            data.display()
+        ));
+        say.plain(format!(
+            "  maskoracle request --dev-account 0 --image {} --model {model_id} --replication {r} --quorum {q} --via-consumer --wait",
+            root.join("assets/samples/scene_4242_0002.png").display()
+        ));
+        say.plain("  maskoracle audit");
+        say.plain(format!(
+            "  cast call {consumer} 'lastTaskId()(uint256)' --rpc-url {rpc}"
+        ));
+        say.plain(format!(
+            "  cast call {hub} 'taskState(uint256)(uint8,uint8)' {task_id} --rpc-url {rpc}"
+        ));
+        say.plain(format!(
+            "  cast call {hub} 'balanceOf(address)(uint256)' {} --rpc-url {rpc}",
+            members[0].address
+        ));
+        say.plain(format!("  contracts: TaskHub {hub}, WorkerRegistry {}, ModelRegistry {}, ExampleConsumer {consumer}, token {}", deployment.worker_registry, deployment.model_registry, deployment.token));
+        say.plain(format!("  logs: {}", env.logs.display()));
+        kept.store(true, Ordering::SeqCst);
+        // Runs until SIGINT/SIGTERM (see `run`), which drops the network.
+        std::future::pending::<()>().await;
+    }
+    drop(net);
+    Ok(())
+}

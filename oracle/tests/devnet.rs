@@ -1,0 +1,234 @@
+//! End-to-end test of `maskoracle devnet` (what `make demo` runs): the binary under test starts
+//! anvil, deploys, registers the shipped model, stakes and starts real worker processes and a
+//! keeper, and sends a request through the example consumer; run headless with `--json`, its
+//! report is checked against a segmentation computed here and against the money rules.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use alloy::primitives::U256;
+use maskoracle_inference::{Attestation, Model, Segmenter};
+
+/// One devnet at a time (each runs several libtorch workers).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// What an honest worker computes for the bundled sample (same profile: 2 threads).
+fn expected() -> Attestation {
+    maskoracle_inference::set_intra_op_threads(2);
+    let seg = Segmenter::new(
+        Model::load(root().join("inference/models/shapes-maskrcnn")).expect("model"),
+    );
+    let image =
+        std::fs::read(root().join(maskoracle::devnet::DEFAULT_IMAGE)).expect("sample image");
+    seg.segment(&image).attestation()
+}
+
+/// Runs `maskoracle devnet --json` with `extra`; returns the report and the run folder.
+fn devnet(extra: &[&str]) -> (serde_json::Value, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_maskoracle"))
+        .current_dir(root())
+        .args([
+            "--log",
+            "warn",
+            "devnet",
+            "--json",
+            "--timeout-s",
+            "150",
+            "--out",
+        ])
+        .arg(dir.path())
+        .args(extra)
+        .env_remove("MASKORACLE_CONFIG")
+        .output()
+        .expect("run maskoracle devnet (anvil and forge on PATH: source .toolchain/env.sh)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "maskoracle devnet {extra:?} failed: {}\n{stderr}",
+        out.status
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
+    (v, dir)
+}
+
+fn amount(v: &serde_json::Value) -> U256 {
+    v.as_str().expect("amount string").parse().expect("amount")
+}
+
+fn workers(v: &serde_json::Value) -> &Vec<serde_json::Value> {
+    v["worker_results"].as_array().expect("worker_results")
+}
+
+/// The checks every run must pass: settled, called back, audited, and the money adds up.
+fn check_common(v: &serde_json::Value, dir: &Path) {
+    assert_eq!(v["outcome"], "Finalized", "{v:#}");
+    assert_eq!(v["callback"], "Succeeded", "{v:#}");
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(
+        v["audit_problems"].as_array().map(Vec::len),
+        Some(0),
+        "{v:#}"
+    );
+    assert!(
+        v["delivered"]["delivered"].as_bool().unwrap_or(false)
+            && v["delivered"]["finalized"].as_bool().unwrap_or(false)
+    );
+    // Credits add up to reward + fee + slashed stake; slashed workers lost exactly the task stake.
+    let task_stake = amount(&v["task_stake"]);
+    let slashed = v["slashed"].as_array().expect("slashed").len();
+    let mut credited = amount(&v["publisher_credit"]);
+    for w in workers(v) {
+        let before = amount(&w["stake_before"]);
+        let after = amount(&w["stake_after"]);
+        credited += amount(&w["credited"]);
+        if w["slashed"] == true {
+            assert_eq!(before - after, task_stake, "{w:#}");
+            assert_eq!(amount(&w["credited"]), U256::ZERO, "{w:#}");
+        } else {
+            assert_eq!(before, after, "{w:#}");
+        }
+        assert_eq!(
+            amount(&w["locked_after"]),
+            U256::ZERO,
+            "every lock released: {w:#}"
+        );
+        assert_eq!(w["winner"] == true, w["revealed"] == true, "{w:#}");
+        if w["winner"] == true {
+            assert!(amount(&w["credited"]) > U256::ZERO, "{w:#}");
+        }
+    }
+    let want = amount(&v["reward"]) + amount(&v["fee"]) + task_stake * U256::from(slashed);
+    assert_eq!(credited, want, "credits = reward + fee + slashed\n{v:#}");
+    // The requester's escrow (the consumer's hub balance) was spent on the task.
+    assert_eq!(
+        amount(&v["consumer_balance_before"]),
+        amount(&v["consumer_balance_after"]),
+        "{v:#}"
+    );
+    // The files.
+    assert!(dir.join("summary.json").is_file());
+    assert!(dir.join("result.bin").is_file());
+    assert!(dir.join("deployment.json").is_file());
+    let gas = v["gas"].as_array().expect("gas");
+    assert!(
+        gas.iter()
+            .any(|g| g["step"].as_str().is_some_and(|s| s.starts_with("commit"))),
+        "{gas:?}"
+    );
+    assert!(
+        gas.iter()
+            .all(|g| g["gas"].as_u64().is_some_and(|x| x > 20_000)),
+        "{gas:?}"
+    );
+}
+
+#[test]
+fn make_demo_delivers_the_honest_segmentation_to_the_consumer() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let want = expected();
+    let (v, dir) = devnet(&[]);
+    check_common(&v, dir.path());
+    assert_eq!(
+        (
+            v["workers"].as_u64(),
+            v["replication"].as_u64(),
+            v["quorum"].as_u64()
+        ),
+        (Some(3), Some(3), Some(2))
+    );
+    assert_eq!(v["honest_result_delivered"], true, "{v:#}");
+    assert_eq!(
+        v["delivered"]["result_sha256"],
+        want.result_sha256.to_string()
+    );
+    assert_eq!(
+        v["delivered"]["summary_hex"],
+        alloy::primitives::hex::encode_prefixed(&want.summary_bytes)
+    );
+    assert_eq!(v["result_cid"], want.cid);
+    // The sample holds a circle and a square (assets/samples/scene_4242_0001.json).
+    let mut names: Vec<&str> = v["delivered"]["summary"]["detections"]
+        .as_array()
+        .expect("detections")
+        .iter()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["circle", "square"], "{v:#}");
+    assert!(v["slashed"].as_array().is_some_and(Vec::is_empty), "{v:#}");
+    assert!(
+        dir.path()
+            .join("overlay.png")
+            .metadata()
+            .expect("overlay")
+            .len()
+            > 1000
+    );
+    // result.bin is the delivered result.
+    let bin = std::fs::read(dir.path().join("result.bin")).expect("result.bin");
+    let sha: [u8; 32] =
+        sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), &bin)).into();
+    assert_eq!(alloy::primitives::B256::from(sha), want.result_sha256);
+}
+
+#[test]
+fn two_faulty_workers_of_five_are_slashed_and_the_honest_result_delivered() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (v, dir) = devnet(&["--workers", "5", "--faulty", "2"]);
+    check_common(&v, dir.path());
+    assert_eq!(v["honest_result_delivered"], true, "{v:#}");
+    assert_eq!(
+        (v["replication"].as_u64(), v["quorum"].as_u64()),
+        (Some(5), Some(3))
+    );
+    for w in workers(&v) {
+        let faulty = w["faulty"] == true;
+        assert_eq!(
+            w["slashed"] == true,
+            faulty,
+            "exactly the faulty workers are slashed: {w:#}"
+        );
+        if faulty {
+            assert_eq!(w["with_consensus"], false, "{w:#}");
+        }
+    }
+    assert_eq!(v["slashed"].as_array().map(Vec::len), Some(2), "{v:#}");
+    assert_eq!(v["winners"].as_array().map(Vec::len), Some(3), "{v:#}");
+}
+
+#[test]
+fn three_faulty_workers_of_five_hold_the_quorum_their_result_wins_and_the_honest_are_slashed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let want = expected();
+    let (v, dir) = devnet(&["--workers", "5", "--faulty", "3"]);
+    // The protocol settles on the majority: it finalizes, audits clean, and pays the cheaters.
+    check_common(&v, dir.path());
+    assert_eq!(v["honest_result_delivered"], false, "{v:#}");
+    assert_ne!(
+        v["delivered"]["result_sha256"],
+        want.result_sha256.to_string()
+    );
+    for w in workers(&v) {
+        let faulty = w["faulty"] == true;
+        assert_eq!(w["winner"] == true, faulty, "the faulty workers win: {w:#}");
+        assert_eq!(
+            w["slashed"] == true,
+            !faulty,
+            "the honest workers are slashed: {w:#}"
+        );
+    }
+    assert!(
+        v["verdict"].as_str().is_some_and(|s| s.contains("WRONG")),
+        "{v:#}"
+    );
+}
