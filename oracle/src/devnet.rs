@@ -681,6 +681,7 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         } else {
             members.iter().cloned().partition(|w| !w.faulty)
         };
+    let (first, second) = if first.is_empty() { (second, first) } else { (first, second) };
     for w in &first {
         spawn_worker(&mut net, w)?;
     }

@@ -232,6 +232,12 @@ pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
                 "models": models,
                 "hub_balance": balance.to_string(),
                 "tasks": crate::worker::summarize(&records),
+                "timings": records.iter().filter(|(_, r)| r.commit_sent_unix_ms.is_some()).map(|(k, r)| serde_json::json!({
+                    "task": U256::from_be_bytes(*k).to_string(),
+                    "seen_unix_ms": r.seen_unix_ms,
+                    "inference_ms": r.inference_ms,
+                    "commit_sent_unix_ms": r.commit_sent_unix_ms,
+                })).collect::<Vec<_>>(),
             });
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

@@ -67,6 +67,7 @@ struct Computed {
     digest: B256,
     inference_ms: u64,
     status: Status,
+    overlay_png: Option<Vec<u8>>,
 }
 
 enum Event {
@@ -380,6 +381,10 @@ impl Worker {
         }
         let keeper = self.role == Role::Keeper || self.cfg.worker.keeper;
         match reason {
+            // SeedPending: no event will announce the seed block; look again next turn.
+            1 => {
+                self.dirty.insert(id);
+            }
             // AwaitingCommits
             2 if self.role == Role::Worker => {
                 if rec.drawn.is_none() {
@@ -563,6 +568,23 @@ impl Worker {
                         self.put(id, &rec, Some(&c.canonical))?;
                         tracing::info!(target: "maskoracle::worker", task = %id, status = c.status.name(), result_sha256 = %c.result_sha256, inference_ms = c.inference_ms, "computed");
                         self.spawn_commit(id, &rec);
+                        // Publish the canonical result (one raw block: its CID follows from its
+                        // sha256) and the overlay, after the commit is on its way. Consensus
+                        // does not depend on them: a failure is logged, not fatal.
+                        let storage = self.storage.clone();
+                        let (canonical, overlay) = (c.canonical, c.overlay_png);
+                        tokio::spawn(async move {
+                            match storage.put_raw(Bytes::from(canonical)).await {
+                                Ok(cid) => tracing::info!(target: "maskoracle::worker", task = %id, %cid, "result published"),
+                                Err(e) => tracing::warn!(target: "maskoracle::worker", task = %id, error = %e, "cannot publish the result"),
+                            }
+                            if let Some(png) = overlay {
+                                match storage.put(Bytes::from(png), crate::storage::ImportParams::default()).await {
+                                    Ok(cid) => tracing::info!(target: "maskoracle::worker", task = %id, %cid, "overlay published"),
+                                    Err(e) => tracing::warn!(target: "maskoracle::worker", task = %id, error = %e, "cannot publish the overlay"),
+                                }
+                            }
+                        });
                     }
                     Err(e) => {
                         // The model could not be fetched or loaded: retry at the next reconcile.
@@ -661,32 +683,34 @@ impl ComputeJob {
         }
         let fetched = fetched.context("no fetch attempt")?;
         let permit = self.slots.clone().acquire_owned().await?;
-        let started = Instant::now();
         let seg = segmenter.clone();
-        let (result, overlay_png) = tokio::task::spawn_blocking(move || {
+        let (result, inference_ms, overlay_png) = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             match fetched {
                 Ok(bytes) => {
+                    let started = Instant::now();
                     let s = seg.segment(&bytes);
+                    let inference_ms = started.elapsed().as_millis() as u64;
+                    // The overlay is encoded here, but published after the commit is sent.
                     let png = seg.overlay(&s).and_then(|img| {
                         let mut out = std::io::Cursor::new(Vec::new());
                         img.write_to(&mut out, maskoracle_inference::image::ImageFormat::Png)
                             .ok()
                             .map(|_| out.into_inner())
                     });
-                    (s.result, png)
+                    (s.result, inference_ms, png)
                 }
                 Err(e) => {
                     let status = Status::from_code(e.status()).unwrap_or(Status::FetchFailed);
                     (
                         CanonicalResult::error(status, seg.model().sha256(), [0; 32], (0, 0)),
+                        0,
                         None,
                     )
                 }
             }
         })
         .await?;
-        let inference_ms = started.elapsed().as_millis() as u64;
         let att = maskoracle_inference::Attestation::of(&result);
         let mut canonical = result.encode();
         let (mut sha, mut digest) = (att.result_sha256, att.digest);
@@ -697,18 +721,6 @@ impl ComputeJob {
             sha = B256::from(s);
             digest = maskoracle_inference::summary::digest(&att.summary_bytes, &s);
         }
-        // Publish the canonical result (one raw block: its CID follows from its sha256) and the
-        // overlay. Consensus does not depend on these: a failure is logged, not fatal.
-        match self.storage.put_raw(Bytes::from(canonical.clone())).await {
-            Ok(cid) => tracing::info!(target: "maskoracle::worker", task = %id, %cid, "result published"),
-            Err(e) => tracing::warn!(target: "maskoracle::worker", task = %id, error = %e, "cannot publish the result"),
-        }
-        if let Some(png) = overlay_png {
-            match self.storage.put(Bytes::from(png), crate::storage::ImportParams::default()).await {
-                Ok(cid) => tracing::info!(target: "maskoracle::worker", task = %id, %cid, "overlay published"),
-                Err(e) => tracing::warn!(target: "maskoracle::worker", task = %id, error = %e, "cannot publish the overlay"),
-            }
-        }
         Ok(Computed {
             canonical,
             result_sha256: sha,
@@ -716,6 +728,7 @@ impl ComputeJob {
             digest,
             inference_ms,
             status: result.status,
+            overlay_png,
         })
     }
 }

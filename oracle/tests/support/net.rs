@@ -69,6 +69,8 @@ pub struct Net {
     pub model: u32,
     /// RPC URL given to workers instead of `rpc` (e.g. a [`Proxy`]).
     pub worker_rpc: Option<String>,
+    /// Extra environment for worker processes.
+    pub worker_env: Vec<(String, String)>,
     workers: Vec<(u32, Option<Child>)>,
     stop_ipfs: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -77,7 +79,7 @@ pub struct Net {
 pub struct Setup {
     /// Workers (dev accounts 1..=n) staked and opted in.
     pub workers: u32,
-    /// Block time in seconds.
+    /// Block time in seconds; 0 for automine (a block per transaction).
     pub block_time: f64,
 }
 
@@ -94,7 +96,11 @@ impl Net {
     /// Starts anvil, deploys, starts the IPFS node, registers the model, stakes the workers.
     pub async fn start(setup: Setup) -> Net {
         let dir = tempfile::tempdir().expect("tempdir");
-        let anvil = Anvil::new().block_time_f64(setup.block_time).spawn();
+        let anvil = if setup.block_time > 0.0 {
+            Anvil::new().block_time_f64(setup.block_time).spawn()
+        } else {
+            Anvil::new().spawn()
+        };
         let rpc = anvil.endpoint();
         let name = format!("31337-test-{}-{}.json", std::process::id(), anvil.port());
         let status = std::process::Command::new("forge")
@@ -142,6 +148,7 @@ impl Net {
             c,
             model: 0,
             worker_rpc: None,
+            worker_env: Vec::new(),
             workers: Vec::new(),
             stop_ipfs: Some(stop_tx),
         };
@@ -226,6 +233,7 @@ impl Net {
         if let Some(rpc) = &self.worker_rpc {
             cmd.env("MASKORACLE_RPC_URL", rpc);
         }
+        cmd.envs(self.worker_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.env("MASKORACLE_DATA_DIR", self.worker_dir(i))
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
