@@ -102,6 +102,11 @@ async fn three_workers_deliver_to_the_consumer_and_payouts_match_the_audit() {
             .unwrap_or_default();
         assert_eq!(delta, credited, "account {acct}: balance change vs audit credit\n{t:#}");
     }
+    // SIGTERM: the worker finishes what is in flight and exits cleanly.
+    let exit = net.stop_worker(1).await;
+    assert!(exit.success(), "{exit:?}\n{}", net.logs());
+    let log = std::fs::read_to_string(net.worker_log(1)).expect("log");
+    assert!(log.contains("SIGTERM received") && log.contains("stopped"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
