@@ -24,7 +24,10 @@ const TASKS: usize = 21;
 const TARGET_MS: f64 = 50.0;
 
 fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -37,25 +40,57 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let mut net = Net::start(Setup { workers: 3, block_time: 0.0 }).await;
-    net.worker_env.push(("MASKORACLE_WORKER__POLL_INTERVAL_MS".into(), "10".into()));
+    let mut net = Net::start(Setup {
+        workers: 3,
+        block_time: 0.0,
+    })
+    .await;
+    net.worker_env
+        .push(("MASKORACLE_WORKER__POLL_INTERVAL_MS".into(), "10".into()));
     for i in 1..=3 {
         net.spawn_worker(i, &[]);
     }
-    let tx = TxSender::spawn(&net.rpc, maskoracle::keys::dev_signer(0, 31337).expect("key"), TxSettings::default())
-        .expect("signer");
+    let tx = TxSender::spawn(
+        &net.rpc,
+        maskoracle::keys::dev_signer(0, 31337).expect("key"),
+        TxSettings::default(),
+    )
+    .expect("signer");
     let hub = net.c.deployment.task_hub;
     let me = tx.address();
     let funds = tokens(10_000);
-    tx.send("approve", net.c.deployment.token, TestToken::approveCall { spender: hub, value: funds }.abi_encode())
-        .await
-        .expect("approve");
-    tx.send("deposit", hub, TaskHub::depositCall { account: me, amount: funds }.abi_encode())
-        .await
-        .expect("deposit");
+    tx.send(
+        "approve",
+        net.c.deployment.token,
+        TestToken::approveCall {
+            spender: hub,
+            value: funds,
+        }
+        .abi_encode(),
+    )
+    .await
+    .expect("approve");
+    tx.send(
+        "deposit",
+        hub,
+        TaskHub::depositCall {
+            account: me,
+            amount: funds,
+        }
+        .abi_encode(),
+    )
+    .await
+    .expect("deposit");
     let mut inputs = Vec::new();
     for n in [1u32, 3, 5, 7] {
-        let cid = net.storage.put(std::fs::read(scene(n)).expect("scene").into(), Default::default()).await.expect("put");
+        let cid = net
+            .storage
+            .put(
+                std::fs::read(scene(n)).expect("scene").into(),
+                Default::default(),
+            )
+            .await
+            .expect("put");
         inputs.push(format!("ipfs://{cid}"));
     }
     let mut requested: Vec<(U256, u64)> = Vec::new();
@@ -71,18 +106,28 @@ async fn main() {
             input: inputs[k % inputs.len()].clone(),
             params: Default::default(),
         };
-        let mined = tx.send("request", hub, TaskHub::requestCall { p }.abi_encode()).await.expect("request");
+        let mined = tx
+            .send("request", hub, TaskHub::requestCall { p }.abi_encode())
+            .await
+            .expect("request");
         let at = unix_ms();
         // The seed block (request block + 1) at once, and one more so that the seed block's
         // hash is readable (`blockhash` of an earlier block).
         for _ in 0..2 {
-            let _: String = net.c.provider.raw_request("evm_mine".into(), ()).await.expect("evm_mine");
+            let _: String = net
+                .c
+                .provider
+                .raw_request("evm_mine".into(), ())
+                .await
+                .expect("evm_mine");
         }
         let id = net.last_task().await;
         requested.push((id, at));
         let _ = mined;
-        net.wait_for("settlement", Duration::from_secs(300), || async { (net.status(id).await >= 3).then_some(()) })
-            .await;
+        net.wait_for("settlement", Duration::from_secs(300), || async {
+            (net.status(id).await >= 3).then_some(())
+        })
+        .await;
         eprintln!("task {id} settled");
     }
     let mut samples: Vec<f64> = Vec::new();
@@ -91,16 +136,29 @@ async fn main() {
         net.stop_worker(i).await;
         let data_dir = net.worker_dir(i);
         let out = net
-            .ok(&["worker", "--dev-account", &i.to_string(), "--data-dir", data_dir.to_str().expect("utf-8"), "status", "--json"])
+            .ok(&[
+                "worker",
+                "--dev-account",
+                &i.to_string(),
+                "--data-dir",
+                data_dir.to_str().expect("utf-8"),
+                "status",
+                "--json",
+            ])
             .await;
         let v: serde_json::Value = serde_json::from_str(&out).expect("status json");
         for t in v["timings"].as_array().cloned().unwrap_or_default() {
             let id: U256 = t["task"].as_str().expect("task").parse().expect("id");
-            let Some(pos) = requested.iter().position(|(r, _)| *r == id) else { continue };
+            let Some(pos) = requested.iter().position(|(r, _)| *r == id) else {
+                continue;
+            };
             if pos == 0 {
                 continue; // warm-up
             }
-            let (sent, inf) = (t["commit_sent_unix_ms"].as_u64(), t["inference_ms"].as_u64());
+            let (sent, inf) = (
+                t["commit_sent_unix_ms"].as_u64(),
+                t["inference_ms"].as_u64(),
+            );
             if let (Some(sent), Some(inf)) = (sent, inf) {
                 samples.push(sent as f64 - requested[pos].1 as f64 - inf as f64);
                 inference.push(inf as f64);
@@ -111,7 +169,23 @@ async fn main() {
     inference.sort_by(f64::total_cmp);
     let median = percentile(&samples, 0.5);
     println!("oracle overhead per task (request block -> commit sent, minus inference), {} samples over {} tasks", samples.len(), TASKS - 1);
-    println!("  median {median:.1} ms   p10 {:.1} ms   p90 {:.1} ms   max {:.1} ms", percentile(&samples, 0.1), percentile(&samples, 0.9), samples.last().copied().unwrap_or(f64::NAN));
-    println!("  inference median {:.0} ms (excluded)", percentile(&inference, 0.5));
-    println!("  median / target ({TARGET_MS} ms) = {:.2}  -> {}", median / TARGET_MS, if median <= TARGET_MS { "target met" } else { "target NOT met" });
+    println!(
+        "  median {median:.1} ms   p10 {:.1} ms   p90 {:.1} ms   max {:.1} ms",
+        percentile(&samples, 0.1),
+        percentile(&samples, 0.9),
+        samples.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "  inference median {:.0} ms (excluded)",
+        percentile(&inference, 0.5)
+    );
+    println!(
+        "  median / target ({TARGET_MS} ms) = {:.2}  -> {}",
+        median / TARGET_MS,
+        if median <= TARGET_MS {
+            "target met"
+        } else {
+            "target NOT met"
+        }
+    );
 }

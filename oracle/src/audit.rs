@@ -140,11 +140,17 @@ pub async fn logs(c: &Contracts, from: u64) -> anyhow::Result<Vec<alloy::rpc::ty
 }
 
 /// Rebuilds the tasks found in the logs from `from` (optionally one task only).
-pub async fn rebuild(c: &Contracts, from: u64, only: Option<U256>) -> anyhow::Result<Vec<TaskAudit>> {
+pub async fn rebuild(
+    c: &Contracts,
+    from: u64,
+    only: Option<U256>,
+) -> anyhow::Result<Vec<TaskAudit>> {
     let mut tasks: BTreeMap<U256, TaskAudit> = BTreeMap::new();
     let mut releases: HashMap<U256, (Vec<Address>, U256, U256)> = HashMap::new();
     for log in logs(c, from).await? {
-        let Some(topic) = log.topic0().copied() else { continue };
+        let Some(topic) = log.topic0().copied() else {
+            continue;
+        };
         let id = match log.topics().get(1) {
             Some(t) => U256::from_be_bytes(t.0),
             None => continue,
@@ -182,7 +188,9 @@ pub async fn rebuild(c: &Contracts, from: u64, only: Option<U256>) -> anyhow::Re
         } else if topic == TaskHub::ResultRecorded::SIGNATURE_HASH {
             let e = log.log_decode::<TaskHub::ResultRecorded>()?.inner.data;
             t.result_sha256 = Some(e.resultSha256);
-            t.result_cid = Some(maskoracle_inference::canonical::cid_of_sha256(&e.resultSha256.0));
+            t.result_cid = Some(maskoracle_inference::canonical::cid_of_sha256(
+                &e.resultSha256.0,
+            ));
             t.result_status = Some(e.status);
             t.summary = Some(e.summary.to_vec());
         } else if topic == TaskHub::Revealed::SIGNATURE_HASH {
@@ -210,7 +218,10 @@ pub async fn rebuild(c: &Contracts, from: u64, only: Option<U256>) -> anyhow::Re
                 ..Settlement::default()
             });
         } else if topic == WorkerRegistry::StakesReleased::SIGNATURE_HASH {
-            let e = log.log_decode::<WorkerRegistry::StakesReleased>()?.inner.data;
+            let e = log
+                .log_decode::<WorkerRegistry::StakesReleased>()?
+                .inner
+                .data;
             releases.insert(id, (e.workers.clone(), e.slashMask, e.amountEach));
         } else if topic == TaskHub::CallbackAttempted::SIGNATURE_HASH {
             let e = log.log_decode::<TaskHub::CallbackAttempted>()?.inner.data;
@@ -274,7 +285,10 @@ pub fn check(t: &mut TaskAudit) {
         let mut winners = s.winners.clone();
         winners.sort();
         if revealed != winners {
-            problems.push(format!("winners {:?} are not the revealers {:?}", s.winners, t.revealed));
+            problems.push(format!(
+                "winners {:?} are not the revealers {:?}",
+                s.winners, t.revealed
+            ));
         }
         if let Some(h) = t.consensus {
             for w in &s.winners {
@@ -285,7 +299,10 @@ pub fn check(t: &mut TaskAudit) {
             if let (Some(summary), Some(sha)) = (&t.summary, t.result_sha256) {
                 let digest = maskoracle_inference::summary::digest(summary, &sha.0);
                 if maskoracle_inference::summary::result_hash(t.task_id, digest) != h {
-                    problems.push("the revealed summary and result do not reproduce the consensus hash".into());
+                    problems.push(
+                        "the revealed summary and result do not reproduce the consensus hash"
+                            .into(),
+                    );
                 }
             } else {
                 problems.push("finalized without a recorded result".into());
@@ -314,11 +331,17 @@ pub fn check(t: &mut TaskAudit) {
         } else {
             let paid = s.reward_each * n;
             if paid > t.reward || t.reward - paid >= n {
-                problems.push(format!("reward {} split as {} x {}", t.reward, s.reward_each, n));
+                problems.push(format!(
+                    "reward {} split as {} x {}",
+                    t.reward, s.reward_each, n
+                ));
             }
             let shared = s.slash_share_each * n;
             if shared > s.slashed || s.slashed - shared >= n {
-                problems.push(format!("slashed {} shared as {} x {}", s.slashed, s.slash_share_each, n));
+                problems.push(format!(
+                    "slashed {} shared as {} x {}",
+                    s.slashed, s.slash_share_each, n
+                ));
             }
             if s.fee != t.escrow_fee {
                 problems.push(format!("fee paid {} but {} escrowed", s.fee, t.escrow_fee));
@@ -378,14 +401,25 @@ async fn recompute(cfg: &crate::config::Config, c: &Contracts, t: &TaskAudit) ->
     let run = async {
         let storage = crate::node::open_storage(cfg).await?;
         let http = crate::node::http_fetcher(cfg)?;
-        let models = crate::models::ModelStore::new(c.models.clone(), storage.clone(), cfg.data_dir.join("models"));
+        let models = crate::models::ModelStore::new(
+            c.models.clone(),
+            storage.clone(),
+            cfg.data_dir.join("models"),
+        );
         let seg = models.get(t.model_id).await?;
         maskoracle_inference::set_intra_op_threads(cfg.worker.intra_op_threads);
-        let fetched = crate::storage::fetch_input(&t.input, storage.as_ref(), &http, std::time::Duration::from_secs(cfg.http.timeout_s)).await;
+        let fetched = crate::storage::fetch_input(
+            &t.input,
+            storage.as_ref(),
+            &http,
+            std::time::Duration::from_secs(cfg.http.timeout_s),
+        )
+        .await;
         let result = tokio::task::spawn_blocking(move || match fetched {
             Ok(b) => seg.segment(&b).result,
             Err(e) => maskoracle_inference::CanonicalResult::error(
-                maskoracle_inference::Status::from_code(e.status()).unwrap_or(maskoracle_inference::Status::FetchFailed),
+                maskoracle_inference::Status::from_code(e.status())
+                    .unwrap_or(maskoracle_inference::Status::FetchFailed),
                 seg.model().sha256(),
                 [0; 32],
                 (0, 0),
@@ -397,7 +431,10 @@ async fn recompute(cfg: &crate::config::Config, c: &Contracts, t: &TaskAudit) ->
         anyhow::Ok(if att.digest == onchain {
             "match".to_owned()
         } else {
-            format!("mismatch: recomputed result {} vs on-chain {}", att.result_sha256, sha)
+            format!(
+                "mismatch: recomputed result {} vs on-chain {}",
+                att.result_sha256, sha
+            )
         })
     };
     match run.await {
@@ -422,11 +459,17 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
         }
     }
     let ok = tasks.iter().all(|t| t.problems.is_empty());
-    let head = c.provider.get_block_by_number(BlockNumberOrTag::Latest).await?.map(|b| b.header.number);
+    let head = c
+        .provider
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await?
+        .map(|b| b.header.number);
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"ok": ok, "from_block": from, "head": head, "tasks": tasks}))?
+            serde_json::to_string_pretty(
+                &serde_json::json!({"ok": ok, "from_block": from, "head": head, "tasks": tasks})
+            )?
         );
     } else {
         for t in &tasks {
@@ -436,15 +479,25 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
             );
             println!("  drawn      {:?}", t.drawn);
             for (w, h) in &t.commits {
-                let mark = if Some(*h) == t.consensus { "consensus" } else { "DISSENT" };
+                let mark = if Some(*h) == t.consensus {
+                    "consensus"
+                } else {
+                    "DISSENT"
+                };
                 println!("  commit     {w} {h} {mark}");
             }
             if let Some(cid) = &t.result_cid {
-                println!("  result     {cid} (status {})", t.result_status.unwrap_or_default());
+                println!(
+                    "  result     {cid} (status {})",
+                    t.result_status.unwrap_or_default()
+                );
             }
             println!("  revealed   {:?}", t.revealed);
             if !t.slashed_workers.is_empty() {
-                println!("  slashed    {:?} ({} each)", t.slashed_workers, t.stake_each);
+                println!(
+                    "  slashed    {:?} ({} each)",
+                    t.slashed_workers, t.stake_each
+                );
             }
             for (a, v) in &t.credits {
                 println!("  credit     {a} +{v}");
@@ -462,7 +515,15 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
                 println!("  PROBLEM    {p}");
             }
         }
-        println!("{} task(s); {}", tasks.len(), if ok { "all settlements check out" } else { "PROBLEMS FOUND" });
+        println!(
+            "{} task(s); {}",
+            tasks.len(),
+            if ok {
+                "all settlements check out"
+            } else {
+                "PROBLEMS FOUND"
+            }
+        );
     }
     if !ok {
         anyhow::bail!("audit found problems");

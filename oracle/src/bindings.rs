@@ -71,7 +71,10 @@ pub const ABI_FILES: [(&str, &str); 5] = [
     ("TaskHub", include_str!("../abi/TaskHub.json")),
     ("WorkerRegistry", include_str!("../abi/WorkerRegistry.json")),
     ("ModelRegistry", include_str!("../abi/ModelRegistry.json")),
-    ("ExampleConsumer", include_str!("../abi/ExampleConsumer.json")),
+    (
+        "ExampleConsumer",
+        include_str!("../abi/ExampleConsumer.json"),
+    ),
     ("TestToken", include_str!("../abi/TestToken.json")),
 ];
 

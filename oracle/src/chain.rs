@@ -252,7 +252,11 @@ impl Default for TxSettings {
 
 impl TxSender {
     /// Starts the signer task for `signer` on `url`.
-    pub fn spawn(url: &str, signer: PrivateKeySigner, settings: TxSettings) -> anyhow::Result<Self> {
+    pub fn spawn(
+        url: &str,
+        signer: PrivateKeySigner,
+        settings: TxSettings,
+    ) -> anyhow::Result<Self> {
         let address = signer.address();
         let provider = ProviderBuilder::new()
             .wallet(EthereumWallet::from(signer))
@@ -309,7 +313,10 @@ async fn signer_task(
 ) {
     let mut nonce: Option<u64> = None;
     while let Some(job) = jobs.recv().await {
-        let result = send_one(&provider, address, settings, &mut nonce, &job.label, job.to, &job.input, job.sent).await;
+        let result = send_one(
+            &provider, address, settings, &mut nonce, &job.label, job.to, &job.input, job.sent,
+        )
+        .await;
         if let Err(e) = &result {
             tracing::warn!(target: "maskoracle::tx", label = %job.label, error = %e, "transaction failed");
         }

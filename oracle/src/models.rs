@@ -105,7 +105,10 @@ pub async fn fetch(
     let pt = cache
         .get_or_fetch(storage.as_ref(), &weights, &expected)
         .await?;
-    let dir = pt.parent().context("model path has no folder")?.to_path_buf();
+    let dir = pt
+        .parent()
+        .context("model path has no folder")?
+        .to_path_buf();
     tokio::fs::write(dir.join("manifest.json"), &bytes).await?;
     Ok(dir)
 }
@@ -142,8 +145,8 @@ impl ModelStore {
         let m = self.registry.model(id).call().await?;
         let cid = self.registry.cidOf(id).call().await?;
         let dir = fetch(&self.storage, &self.cache, &cid, m.sha256).await?;
-        let seg = tokio::task::spawn_blocking(move || Model::load(&dir).map(Segmenter::new))
-            .await??;
+        let seg =
+            tokio::task::spawn_blocking(move || Model::load(&dir).map(Segmenter::new)).await??;
         let seg = Arc::new(seg);
         loaded.insert(id, seg.clone());
         Ok(seg)

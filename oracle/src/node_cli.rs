@@ -70,7 +70,8 @@ impl NodeArgs {
             o.worker.insert("keystore".into(), serde_json::json!(k));
         }
         if let Some(p) = &self.password_file {
-            o.worker.insert("password_file".into(), serde_json::json!(p));
+            o.worker
+                .insert("password_file".into(), serde_json::json!(p));
         }
         if let Some(d) = self.dev_account {
             o.worker.insert("dev_account".into(), serde_json::json!(d));
@@ -194,29 +195,60 @@ pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
     let reg = c.deployment.worker_registry;
     match cmd {
         WorkerCommand::Stake { amount } => {
-            let approve = TestToken::approveCall { spender: reg, value: amount }.abi_encode();
+            let approve = TestToken::approveCall {
+                spender: reg,
+                value: amount,
+            }
+            .abi_encode();
             send(&tx, "approve", c.deployment.token, approve).await?;
-            let m = send(&tx, "stake", reg, WorkerRegistry::stakeCall { amount }.abi_encode()).await?;
+            let m = send(
+                &tx,
+                "stake",
+                reg,
+                WorkerRegistry::stakeCall { amount }.abi_encode(),
+            )
+            .await?;
             println!("staked {amount} wei (tx {}, gas {})", m.hash, m.gas_used);
         }
         WorkerCommand::Unstake { withdraw: true, .. } => {
-            let m = send(&tx, "withdrawUnstaked", reg, WorkerRegistry::withdrawUnstakedCall {}.abi_encode()).await?;
+            let m = send(
+                &tx,
+                "withdrawUnstaked",
+                reg,
+                WorkerRegistry::withdrawUnstakedCall {}.abi_encode(),
+            )
+            .await?;
             println!("withdrew unbonded stake (tx {})", m.hash);
         }
         WorkerCommand::Unstake { amount, .. } => {
             let amount = amount.unwrap_or_default();
-            let m = send(&tx, "requestUnstake", reg, WorkerRegistry::requestUnstakeCall { amount }.abi_encode()).await?;
+            let m = send(
+                &tx,
+                "requestUnstake",
+                reg,
+                WorkerRegistry::requestUnstakeCall { amount }.abi_encode(),
+            )
+            .await?;
             println!("unbonding {amount} wei (tx {})", m.hash);
         }
         WorkerCommand::OptIn { model } => {
-            let m = send(&tx, "optIn", reg, WorkerRegistry::optInCall { modelId: model }.abi_encode()).await?;
+            let m = send(
+                &tx,
+                "optIn",
+                reg,
+                WorkerRegistry::optInCall { modelId: model }.abi_encode(),
+            )
+            .await?;
             println!("opted in to model {model} (tx {})", m.hash);
         }
         WorkerCommand::Status { json } => {
             let info = c.workers.workerInfo(me).call().await?;
             let models = c.workers.modelsOf(me).call().await?;
             let balance = c.hub.balanceOf(me).call().await?;
-            let records = match crate::state::StateStore::open(&cfg.data_dir.join("state.redb"), &c.deployment.identity()) {
+            let records = match crate::state::StateStore::open(
+                &cfg.data_dir.join("state.redb"),
+                &c.deployment.identity(),
+            ) {
                 Ok(s) => s.all_tasks()?,
                 Err(e) => {
                     tracing::warn!(target: "maskoracle::worker", error = %e, "no local state (is the worker running?)");
@@ -243,7 +275,10 @@ pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 println!("address    {me}");
-                println!("stake      {} wei ({} locked, {} unbonding)", info.stake, info.locked, info.unbonding);
+                println!(
+                    "stake      {} wei ({} locked, {} unbonding)",
+                    info.stake, info.locked, info.unbonding
+                );
                 println!("balance    {balance} wei in the hub");
                 println!("models     {models:?}");
                 println!("tasks      {}", report["tasks"]);
@@ -272,7 +307,9 @@ pub async fn run_model(args: ModelArgs) -> anyhow::Result<()> {
                 kind: p.kind,
                 fee: fee96,
             };
-            let m = tx.send("register", c.deployment.model_registry, call.abi_encode()).await?;
+            let m = tx
+                .send("register", c.deployment.model_registry, call.abi_encode())
+                .await?;
             let id = m
                 .receipt
                 .inner
@@ -282,9 +319,15 @@ pub async fn run_model(args: ModelArgs) -> anyhow::Result<()> {
                 .map(|l| l.inner.data.modelId)
                 .ok_or_else(|| anyhow::anyhow!("no ModelRegistered event in the receipt"))?;
             if json {
-                println!("{}", serde_json::json!({"model_id": id, "published": p, "tx": m.hash.to_string()}));
+                println!(
+                    "{}",
+                    serde_json::json!({"model_id": id, "published": p, "tx": m.hash.to_string()})
+                );
             } else {
-                println!("model {id}: {} ({}), manifest {}, weights {}", p.name, p.sha256, p.manifest_cid, p.weights_cid);
+                println!(
+                    "model {id}: {} ({}), manifest {}, weights {}",
+                    p.name, p.sha256, p.manifest_cid, p.weights_cid
+                );
             }
         }
     }

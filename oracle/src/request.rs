@@ -64,7 +64,10 @@ pub struct RequestArgs {
 }
 
 /// Turns `--image` into the input reference of the request.
-async fn input_reference(image: &str, storage: Option<&crate::storage::SharedStorage>) -> anyhow::Result<(String, Option<Vec<u8>>)> {
+async fn input_reference(
+    image: &str,
+    storage: Option<&crate::storage::SharedStorage>,
+) -> anyhow::Result<(String, Option<Vec<u8>>)> {
     if image.starts_with("https://") || image.starts_with("http://") {
         return Ok((image.to_owned(), None));
     }
@@ -108,16 +111,40 @@ pub async fn run(args: RequestArgs) -> anyhow::Result<()> {
         reward,
         commitWindow: args.commit_window,
         revealWindow: args.reveal_window,
-        callbackGasLimit: alloy::primitives::Uint::<24, 1>::from(if args.via_consumer { args.callback_gas.min(5_000_000) } else { 0 }),
+        callbackGasLimit: alloy::primitives::Uint::<24, 1>::from(if args.via_consumer {
+            args.callback_gas.min(5_000_000)
+        } else {
+            0
+        }),
         input: input.clone(),
         params: Default::default(),
     };
     let hub = c.deployment.task_hub;
-    let payer: Address = if args.via_consumer { c.deployment.example_consumer } else { tx.address() };
-    tx.send("approve", c.deployment.token, TestToken::approveCall { spender: hub, value: amount }.abi_encode())
-        .await?;
-    tx.send("deposit", hub, TaskHub::depositCall { account: payer, amount }.abi_encode())
-        .await?;
+    let payer: Address = if args.via_consumer {
+        c.deployment.example_consumer
+    } else {
+        tx.address()
+    };
+    tx.send(
+        "approve",
+        c.deployment.token,
+        TestToken::approveCall {
+            spender: hub,
+            value: amount,
+        }
+        .abi_encode(),
+    )
+    .await?;
+    tx.send(
+        "deposit",
+        hub,
+        TaskHub::depositCall {
+            account: payer,
+            amount,
+        }
+        .abi_encode(),
+    )
+    .await?;
     let started = Instant::now();
     let mined = if args.via_consumer {
         let call = crate::bindings::consumer::ITaskHub::RequestParams {
@@ -131,10 +158,15 @@ pub async fn run(args: RequestArgs) -> anyhow::Result<()> {
             input: p.input.clone(),
             params: p.params.clone(),
         };
-        tx.send("requestSegmentation", c.deployment.example_consumer, ExampleConsumer::requestSegmentationCall { p: call }.abi_encode())
-            .await?
+        tx.send(
+            "requestSegmentation",
+            c.deployment.example_consumer,
+            ExampleConsumer::requestSegmentationCall { p: call }.abi_encode(),
+        )
+        .await?
     } else {
-        tx.send("request", hub, TaskHub::requestCall { p }.abi_encode()).await?
+        tx.send("request", hub, TaskHub::requestCall { p }.abi_encode())
+            .await?
     };
     let task_id = mined
         .receipt
@@ -147,16 +179,31 @@ pub async fn run(args: RequestArgs) -> anyhow::Result<()> {
     tracing::info!(target: "maskoracle::request", task = %task_id, %input, block = mined.block, "requested");
     if !args.wait {
         if args.json {
-            println!("{}", serde_json::json!({"task_id": task_id.to_string(), "input": input, "block": mined.block, "tx": mined.hash.to_string()}));
+            println!(
+                "{}",
+                serde_json::json!({"task_id": task_id.to_string(), "input": input, "block": mined.block, "tx": mined.hash.to_string()})
+            );
         } else {
-            println!("task {task_id} requested in block {} (input {input})", mined.block);
+            println!(
+                "task {task_id} requested in block {} (input {input})",
+                mined.block
+            );
         }
         return Ok(());
     }
-    follow(&c, task_id, args.replication, Duration::from_secs(args.timeout_s)).await?;
+    follow(
+        &c,
+        task_id,
+        args.replication,
+        Duration::from_secs(args.timeout_s),
+    )
+    .await?;
     let elapsed = started.elapsed();
     let audits = crate::audit::rebuild(&c, mined.block, Some(task_id)).await?;
-    let t = audits.into_iter().next().context("the task's events are missing")?;
+    let t = audits
+        .into_iter()
+        .next()
+        .context("the task's events are missing")?;
     std::fs::create_dir_all(&args.out)?;
     let mut files = serde_json::Map::new();
     if let (Some(sha), Some(cid)) = (t.result_sha256, &t.result_cid) {
@@ -166,26 +213,33 @@ pub async fn run(args: RequestArgs) -> anyhow::Result<()> {
                     let path = args.out.join("result.bin");
                     std::fs::write(&path, &bytes)?;
                     files.insert("result".into(), path.display().to_string().into());
-                    match draw_overlay(&cfg, &c, t.model_id, &t.input, local, &storage, &bytes).await {
+                    match draw_overlay(&cfg, &c, t.model_id, &t.input, local, &storage, &bytes)
+                        .await
+                    {
                         Ok(png) => {
                             let path = args.out.join("overlay.png");
                             png.save(&path)?;
                             files.insert("overlay".into(), path.display().to_string().into());
                         }
-                        Err(e) => tracing::warn!(target: "maskoracle::request", error = %format!("{e:#}"), "cannot draw the overlay"),
+                        Err(e) => {
+                            tracing::warn!(target: "maskoracle::request", error = %format!("{e:#}"), "cannot draw the overlay")
+                        }
                     }
                 }
-                Err(e) => tracing::warn!(target: "maskoracle::request", error = %format!("{e:#}"), "cannot fetch the result"),
+                Err(e) => {
+                    tracing::warn!(target: "maskoracle::request", error = %format!("{e:#}"), "cannot fetch the result")
+                }
             }
         }
     }
-    let summary = t
-        .summary
-        .as_deref()
-        .and_then(|s| <maskoracle_inference::Summary as alloy::sol_types::SolValue>::abi_decode(s).ok());
+    let summary = t.summary.as_deref().and_then(|s| {
+        <maskoracle_inference::Summary as alloy::sol_types::SolValue>::abi_decode(s).ok()
+    });
     let consumer_delivery = if args.via_consumer {
         let d = c.consumer.delivery(task_id).call().await?;
-        Some(serde_json::json!({"delivered": d.delivered, "finalized": d.finalized, "result_sha256": d.resultSha256.to_string()}))
+        Some(
+            serde_json::json!({"delivered": d.delivered, "finalized": d.finalized, "result_sha256": d.resultSha256.to_string()}),
+        )
     } else {
         None
     };
@@ -212,15 +266,37 @@ pub async fn run(args: RequestArgs) -> anyhow::Result<()> {
         "audit_problems": t.problems,
         "files": files,
     });
-    std::fs::write(args.out.join("summary.json"), serde_json::to_vec_pretty(&report)?)?;
+    std::fs::write(
+        args.out.join("summary.json"),
+        serde_json::to_vec_pretty(&report)?,
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("task {task_id}: {} in {:.1} s", t.outcome, elapsed.as_secs_f64());
+        println!(
+            "task {task_id}: {} in {:.1} s",
+            t.outcome,
+            elapsed.as_secs_f64()
+        );
         if let Some(s) = &summary {
-            println!("status {}  size {}x{}  detections {}", s.status, s.width, s.height, s.detections.len());
+            println!(
+                "status {}  size {}x{}  detections {}",
+                s.status,
+                s.width,
+                s.height,
+                s.detections.len()
+            );
             for d in &s.detections {
-                println!("  label {:>3}  score {:>5.1}%  box [{}, {}, {}, {})  mask {} px", d.label, f64::from(d.scoreBps) / 100.0, d.x0, d.y0, d.x1, d.y1, d.maskArea);
+                println!(
+                    "  label {:>3}  score {:>5.1}%  box [{}, {}, {}, {})  mask {} px",
+                    d.label,
+                    f64::from(d.scoreBps) / 100.0,
+                    d.x0,
+                    d.y0,
+                    d.x1,
+                    d.y1,
+                    d.maskArea
+                );
             }
         }
         if let Some(cid) = &t.result_cid {
@@ -233,7 +309,12 @@ pub async fn run(args: RequestArgs) -> anyhow::Result<()> {
 }
 
 /// Shows a progress bar through draw, commits, reveals and settlement; returns when terminal.
-pub async fn follow(c: &Contracts, id: U256, replication: u8, timeout: Duration) -> anyhow::Result<()> {
+pub async fn follow(
+    c: &Contracts,
+    id: U256,
+    replication: u8,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     let bar = ProgressBar::new(u64::from(replication) * 2);
     bar.set_style(
         ProgressStyle::with_template("{spinner} task {prefix} [{elapsed_precise}] {bar:20} {msg}")
@@ -253,19 +334,32 @@ pub async fn follow(c: &Contracts, id: U256, replication: u8, timeout: Duration)
             wait_reason(st.reason)
         ));
         if st.status == status::FINALIZED || st.status == status::FAILED {
-            bar.finish_with_message(format!("{}", status::name(st.status)));
+            bar.finish_with_message(status::name(st.status));
             return Ok(());
         }
-        anyhow::ensure!(Instant::now() < deadline, "task {id} not settled within {timeout:?}");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "task {id} not settled within {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
-async fn fetch_result(storage: &crate::storage::SharedStorage, cid: &str, sha: [u8; 32]) -> anyhow::Result<Vec<u8>> {
+async fn fetch_result(
+    storage: &crate::storage::SharedStorage,
+    cid: &str,
+    sha: [u8; 32],
+) -> anyhow::Result<Vec<u8>> {
     let cid = crate::storage::cid::parse_cid(cid)?;
-    let bytes = storage.get(&cid, crate::storage::cid::MAX_RESULT_SIZE as u64).await?;
-    let got: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), &bytes)).into();
-    anyhow::ensure!(got == sha, "the fetched result does not hash to the on-chain sha256");
+    let bytes = storage
+        .get(&cid, crate::storage::cid::MAX_RESULT_SIZE as u64)
+        .await?;
+    let got: [u8; 32] =
+        sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), &bytes)).into();
+    anyhow::ensure!(
+        got == sha,
+        "the fetched result does not hash to the on-chain sha256"
+    );
     Ok(bytes.to_vec())
 }
 
@@ -283,17 +377,31 @@ async fn draw_overlay(
         Some(b) => b,
         None => {
             let http = crate::node::http_fetcher(cfg)?;
-            crate::storage::fetch_input(input, storage.as_ref(), &http, Duration::from_secs(cfg.http.timeout_s))
-                .await?
-                .to_vec()
+            crate::storage::fetch_input(
+                input,
+                storage.as_ref(),
+                &http,
+                Duration::from_secs(cfg.http.timeout_s),
+            )
+            .await?
+            .to_vec()
         }
     };
-    let models = crate::models::ModelStore::new(c.models.clone(), storage.clone(), cfg.data_dir.join("models"));
+    let models = crate::models::ModelStore::new(
+        c.models.clone(),
+        storage.clone(),
+        cfg.data_dir.join("models"),
+    );
     let seg = models.get(model_id).await?;
     tokio::task::spawn_blocking(move || {
-        let decoded = maskoracle_inference::decode::decode(&bytes, &maskoracle_inference::DecodeLimits::V1)?;
+        let decoded =
+            maskoracle_inference::decode::decode(&bytes, &maskoracle_inference::DecodeLimits::V1)?;
         let working = maskoracle_inference::working_image(&decoded.rgb);
-        anyhow::Ok(maskoracle_inference::overlay::render(&working, &result, |l| seg.model().label_name(l)))
+        anyhow::Ok(maskoracle_inference::overlay::render(
+            &working,
+            &result,
+            |l| seg.model().label_name(l),
+        ))
     })
     .await?
 }

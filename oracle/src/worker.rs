@@ -76,7 +76,7 @@ enum Event {
         id: U256,
         kind: TxKind,
         sent_unix_ms: Option<u64>,
-        result: Result<Mined, TxError>,
+        result: Box<Result<Mined, TxError>>,
     },
 }
 
@@ -161,7 +161,10 @@ impl Worker {
     }
 
     /// Runs until `shutdown` resolves, then finishes or records in-flight work.
-    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn run(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         tracing::info!(
             target: "maskoracle::worker",
             address = %self.me,
@@ -244,7 +247,7 @@ impl Worker {
         let models = self.c.workers.modelsOf(self.me).call().await?;
         self.served = models.into_iter().collect();
         let stake = self.c.workers.workerInfo(self.me).call().await?;
-        self.metrics.stake.set(f64::from(stake.stake) );
+        self.metrics.stake.set(f64::from(stake.stake));
         let balance = self.c.hub.balanceOf(self.me).call().await?;
         self.metrics.balance.set(f64::from(balance));
         let _ = p;
@@ -271,7 +274,9 @@ impl Worker {
                 .await?;
             let now = block.map(|b| b.header.hash.0);
             if now != Some(stored) {
-                let back = cursor.saturating_sub(REORG_REWIND).max(self.c.deployment.deploy_block.saturating_sub(1));
+                let back = cursor
+                    .saturating_sub(REORG_REWIND)
+                    .max(self.c.deployment.deploy_block.saturating_sub(1));
                 tracing::warn!(target: "maskoracle::worker", cursor, rewind_to = back, "cursor block reorganised away; re-reading logs");
                 cursor = back;
             }
@@ -363,7 +368,11 @@ impl Worker {
             // Its outcome arrives as an event, which marks the task dirty again.
             return Ok(());
         }
-        if self.cooldown.get(&id).is_some_and(|until| Instant::now() < *until) {
+        if self
+            .cooldown
+            .get(&id)
+            .is_some_and(|until| Instant::now() < *until)
+        {
             self.dirty.insert(id);
             return Ok(());
         }
@@ -396,7 +405,11 @@ impl Worker {
                     }
                 }
                 if rec.drawn != Some(true) {
-                    return if keeper { Ok(()) } else { self.finish(id, rec, "not-drawn") };
+                    return if keeper {
+                        Ok(())
+                    } else {
+                        self.finish(id, rec, "not-drawn")
+                    };
                 }
                 match rec.phase {
                     TaskPhase::Seen if !self.computing.contains(&id) => {
@@ -451,7 +464,11 @@ impl Worker {
             // RevealDeadlinePassed
             8 if keeper => {
                 let t = self.c.hub.task(id).call().await?;
-                let kind = if t.reveals > 0 { TxKind::Finalize } else { TxKind::Expire };
+                let kind = if t.reveals > 0 {
+                    TxKind::Finalize
+                } else {
+                    TxKind::Expire
+                };
                 self.spawn_keeper(id, kind, &rec);
             }
             _ => {}
@@ -502,7 +519,7 @@ impl Worker {
                     id,
                     kind,
                     sent_unix_ms,
-                    result,
+                    result: Box::new(result),
                 })
                 .await;
         });
@@ -517,7 +534,13 @@ impl Worker {
             resultHash: result_hash(id, digest),
             resultSeal: result_seal(self.me, id, digest),
         };
-        self.spawn_tx(id, TxKind::Commit, format!("commit #{id}"), self.c.deployment.task_hub, call.abi_encode());
+        self.spawn_tx(
+            id,
+            TxKind::Commit,
+            format!("commit #{id}"),
+            self.c.deployment.task_hub,
+            call.abi_encode(),
+        );
     }
 
     fn spawn_reveal(&mut self, id: U256, rec: &TaskRecord) {
@@ -529,7 +552,13 @@ impl Worker {
             resultSha256: B256::from(sha),
             summary: summary.into(),
         };
-        self.spawn_tx(id, TxKind::Reveal, format!("reveal #{id}"), self.c.deployment.task_hub, call.abi_encode());
+        self.spawn_tx(
+            id,
+            TxKind::Reveal,
+            format!("reveal #{id}"),
+            self.c.deployment.task_hub,
+            call.abi_encode(),
+        );
     }
 
     fn spawn_keeper(&mut self, id: U256, kind: TxKind, rec: &TaskRecord) {
@@ -541,7 +570,14 @@ impl Worker {
             .abi_encode(),
             _ => TaskHub::expireCall { taskId: id }.abi_encode(),
         };
-        let label = format!("{} #{id}", if kind == TxKind::Finalize { "finalize" } else { "expire" });
+        let label = format!(
+            "{} #{id}",
+            if kind == TxKind::Finalize {
+                "finalize"
+            } else {
+                "expire"
+            }
+        );
         self.spawn_tx(id, kind, label, self.c.deployment.task_hub, input);
     }
 
@@ -575,13 +611,24 @@ impl Worker {
                         let (canonical, overlay) = (c.canonical, c.overlay_png);
                         tokio::spawn(async move {
                             match storage.put_raw(Bytes::from(canonical)).await {
-                                Ok(cid) => tracing::info!(target: "maskoracle::worker", task = %id, %cid, "result published"),
-                                Err(e) => tracing::warn!(target: "maskoracle::worker", task = %id, error = %e, "cannot publish the result"),
+                                Ok(cid) => {
+                                    tracing::info!(target: "maskoracle::worker", task = %id, %cid, "result published")
+                                }
+                                Err(e) => {
+                                    tracing::warn!(target: "maskoracle::worker", task = %id, error = %e, "cannot publish the result")
+                                }
                             }
                             if let Some(png) = overlay {
-                                match storage.put(Bytes::from(png), crate::storage::ImportParams::default()).await {
-                                    Ok(cid) => tracing::info!(target: "maskoracle::worker", task = %id, %cid, "overlay published"),
-                                    Err(e) => tracing::warn!(target: "maskoracle::worker", task = %id, error = %e, "cannot publish the overlay"),
+                                match storage
+                                    .put(Bytes::from(png), crate::storage::ImportParams::default())
+                                    .await
+                                {
+                                    Ok(cid) => {
+                                        tracing::info!(target: "maskoracle::worker", task = %id, %cid, "overlay published")
+                                    }
+                                    Err(e) => {
+                                        tracing::warn!(target: "maskoracle::worker", task = %id, error = %e, "cannot publish the overlay")
+                                    }
                                 }
                             }
                         });
@@ -603,7 +650,7 @@ impl Worker {
                 let Some(mut rec) = self.state.task(&key)? else {
                     return Ok(());
                 };
-                match (&result, kind) {
+                match (result.as_ref(), kind) {
                     (Ok(m), TxKind::Commit) => {
                         rec.phase = rec.phase.max(TaskPhase::CommitSent);
                         rec.commit_tx = Some(m.hash.0);
@@ -619,7 +666,9 @@ impl Worker {
                         tracing::info!(target: "maskoracle::worker", task = %id, action = ?kind, tx = %m.hash, gas = m.gas_used, "keeper transaction mined");
                     }
                     (Err(e), _) => {
-                        let reason = e.revert_reason().map(|r| crate::chain::revert_name(r).to_owned());
+                        let reason = e
+                            .revert_reason()
+                            .map(|r| crate::chain::revert_name(r).to_owned());
                         match (kind, reason.as_deref()) {
                             (TxKind::Commit, Some("TaskHubAlreadyCommitted")) => {
                                 rec.phase = rec.phase.max(TaskPhase::CommitSent);
@@ -664,7 +713,14 @@ impl ComputeJob {
         let segmenter: Arc<Segmenter> = self.models.get(self.model_id).await?;
         let mut fetched = None;
         for attempt in 1..=self.attempts {
-            match fetch_input(&self.input, self.storage.as_ref(), &self.http, self.fetch_timeout).await {
+            match fetch_input(
+                &self.input,
+                self.storage.as_ref(),
+                &self.http,
+                self.fetch_timeout,
+            )
+            .await
+            {
                 Ok(b) => {
                     fetched = Some(Ok(b));
                     break;
@@ -672,7 +728,12 @@ impl ComputeJob {
                 Err(e) => {
                     tracing::warn!(target: "maskoracle::worker", task = %id, attempt, error = %e, "input fetch failed");
                     // A refusal by policy (size, type, address) will not change on retry.
-                    let final_ = !matches!(e, crate::storage::FetchError::Timeout(_) | crate::storage::FetchError::Transport(_) | crate::storage::FetchError::Ipfs(_));
+                    let final_ = !matches!(
+                        e,
+                        crate::storage::FetchError::Timeout(_)
+                            | crate::storage::FetchError::Transport(_)
+                            | crate::storage::FetchError::Ipfs(_)
+                    );
                     fetched = Some(Err(e));
                     if final_ {
                         break;
@@ -717,7 +778,11 @@ impl ComputeJob {
         if self.faulty {
             // Devnet test switch: a result that differs from the honest one (its sha256 too).
             canonical.extend_from_slice(b"faulty");
-            let s: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), &canonical)).into();
+            let s: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(
+                sha2::Sha256::default(),
+                &canonical,
+            ))
+            .into();
             sha = B256::from(s);
             digest = maskoracle_inference::summary::digest(&att.summary_bytes, &s);
         }

@@ -6,15 +6,24 @@ use std::path::Path;
 
 #[test]
 fn committed_abis_match_the_current_forge_artifacts() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
     let mut drifted = Vec::new();
     for (name, committed) in maskoracle::bindings::ABI_FILES {
-        let artifact = root.join("out").join(format!("{name}.sol")).join(format!("{name}.json"));
+        let artifact = root
+            .join("out")
+            .join(format!("{name}.sol"))
+            .join(format!("{name}.json"));
         let text = std::fs::read_to_string(&artifact).unwrap_or_else(|e| {
-            panic!("{}: {e}; run `forge build` first (make test does)", artifact.display())
+            panic!(
+                "{}: {e}; run `forge build` first (make test does)",
+                artifact.display()
+            )
         });
         let built: serde_json::Value = serde_json::from_str(&text).expect("artifact JSON");
-        let committed: serde_json::Value = serde_json::from_str(committed).expect("committed ABI JSON");
+        let committed: serde_json::Value =
+            serde_json::from_str(committed).expect("committed ABI JSON");
         if built["abi"] != committed {
             drifted.push(name);
         }
@@ -33,7 +42,10 @@ fn the_check_sees_a_changed_abi() {
     let mut changed = original.clone();
     let entry = changed
         .as_array_mut()
-        .and_then(|a| a.iter_mut().find(|e| e["inputs"].as_array().is_some_and(|i| !i.is_empty())))
+        .and_then(|a| {
+            a.iter_mut()
+                .find(|e| e["inputs"].as_array().is_some_and(|i| !i.is_empty()))
+        })
         .expect("an entry with inputs");
     entry["inputs"][0]["name"] = serde_json::json!("renamed");
     assert_ne!(original, changed);

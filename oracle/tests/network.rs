@@ -2,6 +2,10 @@
 //! shipped model and a real IPFS node (see `support/net.rs`). Each test runs a whole network, so
 //! they take the `serial()` lock and run one at a time.
 
+// The serial lock is held for a whole test on purpose: each test runs on its own runtime and
+// thread, so holding it across awaits can only make the others wait, never deadlock.
+#![allow(clippy::await_holding_lock)]
+
 #[path = "support/net.rs"]
 mod net;
 
@@ -19,7 +23,8 @@ const SETTLE: Duration = Duration::from_secs(240);
 fn expected(image: &std::path::Path) -> Attestation {
     maskoracle_inference::set_intra_op_threads(2);
     let seg = Segmenter::new(Model::load(model_dir()).expect("model"));
-    seg.segment(&std::fs::read(image).expect("image")).attestation()
+    seg.segment(&std::fs::read(image).expect("image"))
+        .attestation()
 }
 
 fn json(text: &str) -> serde_json::Value {
@@ -30,8 +35,21 @@ async fn request(net: &Net, image: &str, extra: &[&str]) -> serde_json::Value {
     let out = net.dir.path().join("out");
     let model = net.model.to_string();
     let mut args = vec![
-        "request", "--dev-account", "0", "--image", image, "--model", &model, "--via-consumer", "--json",
-        "--out", out.to_str().expect("utf-8"), "--commit-window", "120", "--reveal-window", "120",
+        "request",
+        "--dev-account",
+        "0",
+        "--image",
+        image,
+        "--model",
+        &model,
+        "--via-consumer",
+        "--json",
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--commit-window",
+        "120",
+        "--reveal-window",
+        "120",
     ];
     args.extend_from_slice(extra);
     json(&net.ok(&args).await)
@@ -67,22 +85,39 @@ async fn three_workers_deliver_to_the_consumer_and_payouts_match_the_audit() {
         before.push(net.balance(*a).await);
     }
     let image = scene(3);
-    let v = request(&net, image.to_str().expect("utf-8"), &["--wait", "--timeout-s", "240"]).await;
+    let v = request(
+        &net,
+        image.to_str().expect("utf-8"),
+        &["--wait", "--timeout-s", "240"],
+    )
+    .await;
     assert_eq!(v["outcome"], "Finalized", "{v}\n{}", net.logs());
     assert_eq!(v["callback"], "Succeeded", "{v}");
     let task: U256 = v["task_id"].as_str().expect("id").parse().expect("u256");
 
     // The consumer holds exactly what an honest worker computes locally.
     let want = expected(&image);
-    let d = net.c.consumer.delivery(task).call().await.expect("delivery");
+    let d = net
+        .c
+        .consumer
+        .delivery(task)
+        .call()
+        .await
+        .expect("delivery");
     assert!(d.delivered && d.finalized);
     assert_eq!(d.resultSha256, want.result_sha256);
     assert_eq!(d.summary.to_vec(), want.summary_bytes, "delivered summary");
-    assert!(v["summary"]["detections"].as_array().is_some_and(|d| !d.is_empty()), "{v}");
+    assert!(
+        v["summary"]["detections"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty()),
+        "{v}"
+    );
     // result.bin and overlay.png were written; result.bin hashes to the on-chain sha256.
     let out = net.dir.path().join("out");
     let bin = std::fs::read(out.join("result.bin")).expect("result.bin");
-    let sha: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), &bin)).into();
+    let sha: [u8; 32] =
+        sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), &bin)).into();
     assert_eq!(alloy::primitives::B256::from(sha), want.result_sha256);
     assert!(out.join("overlay.png").metadata().expect("overlay").len() > 1000);
 
@@ -98,15 +133,25 @@ async fn three_workers_deliver_to_the_consumer_and_payouts_match_the_audit() {
         let credited: U256 = credits
             .iter()
             .find(|(k, _)| k.parse::<Address>().ok() == Some(*acct))
-            .map(|(_, v)| v.as_str().map(|s| s.parse().expect("amount")).unwrap_or_else(|| U256::from(v.as_u64().unwrap_or(0))))
+            .map(|(_, v)| {
+                v.as_str()
+                    .map(|s| s.parse().expect("amount"))
+                    .unwrap_or_else(|| U256::from(v.as_u64().unwrap_or(0)))
+            })
             .unwrap_or_default();
-        assert_eq!(delta, credited, "account {acct}: balance change vs audit credit\n{t:#}");
+        assert_eq!(
+            delta, credited,
+            "account {acct}: balance change vs audit credit\n{t:#}"
+        );
     }
     // SIGTERM: the worker finishes what is in flight and exits cleanly.
     let exit = net.stop_worker(1).await;
     assert!(exit.success(), "{exit:?}\n{}", net.logs());
     let log = std::fs::read_to_string(net.worker_log(1)).expect("log");
-    assert!(log.contains("SIGTERM received") && log.contains("stopped"), "{log}");
+    assert!(
+        log.contains("SIGTERM received") && log.contains("stopped"),
+        "{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +159,14 @@ async fn a_cheating_worker_is_slashed_and_the_majority_result_delivered() {
     let _serial = serial();
     let mut net = Net::start(Setup::default()).await;
     let cheater = Net::addr(3);
-    let stake_before = net.c.workers.workerInfo(cheater).call().await.expect("info").stake;
+    let stake_before = net
+        .c
+        .workers
+        .workerInfo(cheater)
+        .call()
+        .await
+        .expect("info")
+        .stake;
     // The cheater runs first so that its wrong commit lands before the honest majority forms.
     net.spawn_worker(3, &["--faulty"]);
     let image = scene(5);
@@ -130,8 +182,18 @@ async fn a_cheating_worker_is_slashed_and_the_majority_result_delivered() {
     assert_eq!(net.status(task).await, 3, "finalized\n{}", net.logs());
 
     let want = expected(&image);
-    let d = net.c.consumer.delivery(task).call().await.expect("delivery");
-    assert_eq!(d.summary.to_vec(), want.summary_bytes, "the honest result is delivered");
+    let d = net
+        .c
+        .consumer
+        .delivery(task)
+        .call()
+        .await
+        .expect("delivery");
+    assert_eq!(
+        d.summary.to_vec(),
+        want.summary_bytes,
+        "the honest result is delivered"
+    );
     let (ok, a) = net.audit(&["--task", &task.to_string()]).await;
     assert!(ok, "{a:#}");
     let t = audit_task(&a);
@@ -139,8 +201,18 @@ async fn a_cheating_worker_is_slashed_and_the_majority_result_delivered() {
     let winners = addrs(&t["settlement"]["winners"]);
     assert!(!winners.contains(&cheater) && winners.len() == 2, "{t:#}");
     let task_stake = net.c.workers.taskStake().call().await.expect("taskStake");
-    let stake_after = net.c.workers.workerInfo(cheater).call().await.expect("info").stake;
-    assert_eq!(U256::from(stake_before) - U256::from(stake_after), U256::from(task_stake));
+    let stake_after = net
+        .c
+        .workers
+        .workerInfo(cheater)
+        .call()
+        .await
+        .expect("info")
+        .stake;
+    assert_eq!(
+        U256::from(stake_before) - U256::from(stake_after),
+        U256::from(task_stake)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,7 +223,12 @@ async fn a_worker_killed_after_committing_reveals_after_restart_and_is_not_slash
     net.spawn_worker(1, &[]);
     let image = scene(7);
     // Q = R = 3: consensus needs every worker, so the victim's reveal is awaited.
-    let v = request(&net, image.to_str().expect("utf-8"), &["--replication", "3", "--quorum", "3"]).await;
+    let v = request(
+        &net,
+        image.to_str().expect("utf-8"),
+        &["--replication", "3", "--quorum", "3"],
+    )
+    .await;
     let task: U256 = v["task_id"].as_str().expect("id").parse().expect("u256");
     net.wait_for("the victim's commit", SETTLE, || async {
         (net.contribution(task, victim).await >= 2).then_some(())
@@ -160,15 +237,20 @@ async fn a_worker_killed_after_committing_reveals_after_restart_and_is_not_slash
     net.kill_worker(1).await;
     net.spawn_worker(2, &[]);
     net.spawn_worker(3, &[]);
-    net.wait_for("consensus", SETTLE, || async { (net.status(task).await == 2).then_some(()) })
-        .await;
+    net.wait_for("consensus", SETTLE, || async {
+        (net.status(task).await == 2).then_some(())
+    })
+    .await;
     net.spawn_worker(1, &[]);
     settled(&net, task).await;
     assert_eq!(net.status(task).await, 3, "{}", net.logs());
     let (ok, a) = net.audit(&["--task", &task.to_string()]).await;
     assert!(ok, "{a:#}");
     let t = audit_task(&a);
-    assert!(addrs(&t["settlement"]["winners"]).contains(&victim), "{t:#}");
+    assert!(
+        addrs(&t["settlement"]["winners"]).contains(&victim),
+        "{t:#}"
+    );
     assert!(addrs(&t["slashed_workers"]).is_empty(), "{t:#}");
     // It revealed from its record: the restarted process did not compute again.
     let log = std::fs::read_to_string(net.worker_log(1)).expect("log");
@@ -185,14 +267,31 @@ async fn hostile_input_ends_as_an_agreed_error_delivered_to_the_consumer() {
     }
     let text = net.dir.path().join("not-an-image.txt");
     std::fs::write(&text, b"this is a text file, not an image").expect("write");
-    let v = request(&net, text.to_str().expect("utf-8"), &["--wait", "--timeout-s", "240"]).await;
+    let v = request(
+        &net,
+        text.to_str().expect("utf-8"),
+        &["--wait", "--timeout-s", "240"],
+    )
+    .await;
     assert_eq!(v["outcome"], "Finalized", "{v}\n{}", net.logs());
     let status = v["status"].as_u64().expect("status");
     assert_ne!(status, 0, "an error status: {v}");
     let task: U256 = v["task_id"].as_str().expect("id").parse().expect("u256");
-    let d = net.c.consumer.delivery(task).call().await.expect("delivery");
+    let d = net
+        .c
+        .consumer
+        .delivery(task)
+        .call()
+        .await
+        .expect("delivery");
     assert!(d.delivered && d.finalized);
-    let s = net.c.consumer.summaryOf(task).call().await.expect("summary");
+    let s = net
+        .c
+        .consumer
+        .summaryOf(task)
+        .call()
+        .await
+        .expect("summary");
     assert_eq!(u64::from(s.status), status);
     assert!(s.detections.is_empty());
     let (ok, a) = net.audit(&["--task", &task.to_string()]).await;
@@ -226,56 +325,107 @@ async fn a_reverting_consumer_leaves_the_task_finalized_and_the_failure_visible_
     let hub = net.c.deployment.task_hub;
     let out = std::process::Command::new("forge")
         .current_dir(net::root())
-        .args(["create", "test/mocks/HostileConsumers.sol:RevertingConsumer", "--broadcast", "--json"])
+        .args([
+            "create",
+            "test/mocks/HostileConsumers.sol:RevertingConsumer",
+            "--broadcast",
+            "--json",
+        ])
         .args(["--rpc-url", &net.rpc])
-        .args(["--private-key", "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"])
+        .args([
+            "--private-key",
+            "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+        ])
         .args(["--constructor-args", &hub.to_string()])
         .output()
         .expect("forge create");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let created = json(&stdout[stdout.find('{').expect("forge create JSON")..]);
-    let consumer: Address = created["deployedTo"].as_str().expect("deployedTo").parse().expect("address");
+    let consumer: Address = created["deployedTo"]
+        .as_str()
+        .expect("deployedTo")
+        .parse()
+        .expect("address");
 
-    let tx = TxSender::spawn(&net.rpc, maskoracle::keys::dev_signer(0, 31337).expect("key"), TxSettings::default())
-        .expect("signer");
+    let tx = TxSender::spawn(
+        &net.rpc,
+        maskoracle::keys::dev_signer(0, 31337).expect("key"),
+        TxSettings::default(),
+    )
+    .expect("signer");
     let amount = tokens(100);
     let token = net.c.deployment.token;
-    tx.send("approve", token, maskoracle::bindings::TestToken::approveCall { spender: hub, value: amount }.abi_encode())
-        .await
-        .expect("approve");
-    tx.send("deposit", hub, maskoracle::bindings::TaskHub::depositCall { account: consumer, amount }.abi_encode())
-        .await
-        .expect("deposit");
+    tx.send(
+        "approve",
+        token,
+        maskoracle::bindings::TestToken::approveCall {
+            spender: hub,
+            value: amount,
+        }
+        .abi_encode(),
+    )
+    .await
+    .expect("approve");
+    tx.send(
+        "deposit",
+        hub,
+        maskoracle::bindings::TaskHub::depositCall {
+            account: consumer,
+            amount,
+        }
+        .abi_encode(),
+    )
+    .await
+    .expect("deposit");
     let cid = net
         .storage
-        .put(std::fs::read(scene(3)).expect("scene").into(), Default::default())
+        .put(
+            std::fs::read(scene(3)).expect("scene").into(),
+            Default::default(),
+        )
         .await
         .expect("publish");
     let p = IRequestingConsumer::RequestParams {
         modelId: net.model,
         replication: 3,
         quorum: 2,
-        reward: alloy::primitives::Uint::<96, 2>::from(10u64) * alloy::primitives::Uint::<96, 2>::from(10u64).pow(alloy::primitives::Uint::from(18u64)),
+        reward: alloy::primitives::Uint::<96, 2>::from(10u64)
+            * alloy::primitives::Uint::<96, 2>::from(10u64)
+                .pow(alloy::primitives::Uint::from(18u64)),
         commitWindow: 120,
         revealWindow: 120,
         callbackGasLimit: alloy::primitives::Uint::<24, 1>::from(200_000u32),
         input: format!("ipfs://{cid}"),
         params: Default::default(),
     };
-    tx.send("request", consumer, IRequestingConsumer::requestCall { p }.abi_encode())
-        .await
-        .expect("request through the reverting consumer");
+    tx.send(
+        "request",
+        consumer,
+        IRequestingConsumer::requestCall { p }.abi_encode(),
+    )
+    .await
+    .expect("request through the reverting consumer");
     let task = net.last_task().await;
     settled(&net, task).await;
-    assert_eq!(net.status(task).await, 3, "finalized despite the consumer\n{}", net.logs());
+    assert_eq!(
+        net.status(task).await,
+        3,
+        "finalized despite the consumer\n{}",
+        net.logs()
+    );
     let (ok, a) = net.audit(&["--task", &task.to_string()]).await;
     assert!(ok, "{a:#}");
     assert_eq!(audit_task(&a)["callback"], "Failed", "{a:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn workers_resume_from_their_cursor_after_an_rpc_outage_without_missing_or_repeating_a_task() {
+async fn workers_resume_from_their_cursor_after_an_rpc_outage_without_missing_or_repeating_a_task()
+{
     let _serial = serial();
     let mut net = Net::start(Setup::default()).await;
     let proxy = net::Proxy::start(net.anvil.port()).await;
@@ -293,7 +443,11 @@ async fn workers_resume_from_their_cursor_after_an_rpc_outage_without_missing_or
     let v = request(&net, scene(5).to_str().expect("utf-8"), &[]).await;
     let second: U256 = v["task_id"].as_str().expect("id").parse().expect("u256");
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(net.status(second).await, 1, "nobody could act during the outage");
+    assert_eq!(
+        net.status(second).await,
+        1,
+        "nobody could act during the outage"
+    );
     proxy.set_up(true);
     settled(&net, second).await;
     assert_eq!(net.status(second).await, 3, "{}", net.logs());
@@ -305,14 +459,29 @@ async fn workers_resume_from_their_cursor_after_an_rpc_outage_without_missing_or
         noticed += usize::from(log.contains("turn failed"));
         for task in [first, second] {
             let seen = log.matches(&format!("task requested task={task} ")).count();
-            assert_eq!(seen, 1, "worker {i} ingested task {task} {seen} times\n{log}");
-            assert!(log.matches(&format!("computed task={task} ")).count() <= 1, "{log}");
+            assert_eq!(
+                seen, 1,
+                "worker {i} ingested task {task} {seen} times\n{log}"
+            );
+            assert!(
+                log.matches(&format!("computed task={task} ")).count() <= 1,
+                "{log}"
+            );
         }
     }
-    assert!(noticed > 0, "the outage was seen by the workers\n{}", net.logs());
+    assert!(
+        noticed > 0,
+        "the outage was seen by the workers\n{}",
+        net.logs()
+    );
     // No worker committed twice to a task.
     for t in a["tasks"].as_array().expect("tasks") {
-        let commits: Vec<&str> = t["commits"].as_array().expect("commits").iter().filter_map(|c| c[0].as_str()).collect();
+        let commits: Vec<&str> = t["commits"]
+            .as_array()
+            .expect("commits")
+            .iter()
+            .filter_map(|c| c[0].as_str())
+            .collect();
         let mut dedup = commits.clone();
         dedup.sort();
         dedup.dedup();

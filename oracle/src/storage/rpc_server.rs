@@ -123,11 +123,7 @@ async fn gateway(State(st): State<SharedStorage>, Path(c): Path<String>) -> Resp
         return (StatusCode::BAD_REQUEST, "invalid CID").into_response();
     };
     match st.get_block(&c).await {
-        Ok(b) => (
-            [(header::CONTENT_TYPE, "application/vnd.ipld.raw")],
-            b,
-        )
-            .into_response(),
+        Ok(b) => ([(header::CONTENT_TYPE, "application/vnd.ipld.raw")], b).into_response(),
         Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
     }
 }

@@ -105,8 +105,18 @@ impl Net {
         let name = format!("31337-test-{}-{}.json", std::process::id(), anvil.port());
         let status = std::process::Command::new("forge")
             .current_dir(root())
-            .args(["script", "deploy/Deploy.s.sol", "--rpc-url", &rpc, "--broadcast", "--silent"])
-            .args(["--private-key", "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"])
+            .args([
+                "script",
+                "deploy/Deploy.s.sol",
+                "--rpc-url",
+                &rpc,
+                "--broadcast",
+                "--silent",
+            ])
+            .args([
+                "--private-key",
+                "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+            ])
             .env("MASKORACLE_DEVNET", "true")
             .env("MASKORACLE_RECORD_NAME", &name)
             .stdout(Stdio::null())
@@ -153,14 +163,30 @@ impl Net {
             stop_ipfs: Some(stop_tx),
         };
         let out = net
-            .ok(&["model", "register", model_dir().to_str().expect("utf-8"), "--json", "--dev-account", "0"])
+            .ok(&[
+                "model",
+                "register",
+                model_dir().to_str().expect("utf-8"),
+                "--json",
+                "--dev-account",
+                "0",
+            ])
             .await;
-        let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or_default()).expect("register json");
+        let v: serde_json::Value =
+            serde_json::from_str(out.lines().last().unwrap_or_default()).expect("register json");
         net.model = v["model_id"].as_u64().expect("model id") as u32;
         for i in 1..=setup.workers {
-            net.ok(&["worker", "--dev-account", &i.to_string(), "stake", "1000"]).await;
-            net.ok(&["worker", "--dev-account", &i.to_string(), "opt-in", "--model", &net.model.to_string()])
+            net.ok(&["worker", "--dev-account", &i.to_string(), "stake", "1000"])
                 .await;
+            net.ok(&[
+                "worker",
+                "--dev-account",
+                &i.to_string(),
+                "opt-in",
+                "--model",
+                &net.model.to_string(),
+            ])
+            .await;
         }
         net
     }
@@ -206,7 +232,9 @@ impl Net {
 
     /// Address of dev account `i`.
     pub fn addr(i: u32) -> Address {
-        maskoracle::keys::dev_signer(i, 31337).expect("dev key").address()
+        maskoracle::keys::dev_signer(i, 31337)
+            .expect("dev key")
+            .address()
     }
 
     /// The worker's state folder.
@@ -233,7 +261,11 @@ impl Net {
         if let Some(rpc) = &self.worker_rpc {
             cmd.env("MASKORACLE_RPC_URL", rpc);
         }
-        cmd.envs(self.worker_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.envs(
+            self.worker_env
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
         cmd.env("MASKORACLE_DATA_DIR", self.worker_dir(i))
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
@@ -258,7 +290,9 @@ impl Net {
             if *w == i {
                 if let Some(mut c) = child.take() {
                     let pid = c.id().expect("pid");
-                    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+                    let _ = std::process::Command::new("kill")
+                        .args(["-TERM", &pid.to_string()])
+                        .status();
                     return tokio::time::timeout(Duration::from_secs(90), c.wait())
                         .await
                         .expect("worker stops within 90 s")
@@ -304,13 +338,28 @@ impl Net {
 
     /// Contribution state (0 none, 1 drawn, 2 committed, 3 revealed) of `worker` in `task`.
     pub async fn contribution(&self, task: U256, worker: Address) -> u8 {
-        let cs = self.c.hub.contributions(task).call().await.unwrap_or_default();
-        cs.iter().find(|c| c.worker == worker).map(|c| c.state).unwrap_or(0)
+        let cs = self
+            .c
+            .hub
+            .contributions(task)
+            .call()
+            .await
+            .unwrap_or_default();
+        cs.iter()
+            .find(|c| c.worker == worker)
+            .map(|c| c.state)
+            .unwrap_or(0)
     }
 
     /// Task status code.
     pub async fn status(&self, task: U256) -> u8 {
-        self.c.hub.taskState(task).call().await.expect("taskState").status
+        self.c
+            .hub
+            .taskState(task)
+            .call()
+            .await
+            .expect("taskState")
+            .status
     }
 
     /// Hub balance of `a`.
@@ -328,7 +377,8 @@ impl Net {
         let mut args = vec!["audit", "--json"];
         args.extend_from_slice(extra);
         let (ok, out, err) = self.try_run(&args).await;
-        let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("audit json: {e}\n{out}\n{err}"));
+        let v =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("audit json: {e}\n{out}\n{err}"));
         (ok, v)
     }
 }
