@@ -681,7 +681,11 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         } else {
             members.iter().cloned().partition(|w| !w.faulty)
         };
-    let (first, second) = if first.is_empty() { (second, first) } else { (first, second) };
+    let (first, second) = if first.is_empty() {
+        (second, first)
+    } else {
+        (first, second)
+    };
     for w in &first {
         spawn_worker(&mut net, w)?;
     }
@@ -1217,6 +1221,7 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         ) {
             (false, _) => "-",
             (true, true) => "consensus",
+            (true, false) if audit.consensus.is_none() => "committed",
             (true, false) => "DISSENT",
         };
         let yes = |b: bool| if b { "yes" } else { "no" };
