@@ -16,7 +16,7 @@ help: ## list the targets
 setup: ## install and cache the toolchain (npm, libtorch, torchvision sources)
 	@scripts/setup
 
-demo: setup ## the main job (until the devnet lands: deploy to anvil + one real segmentation)
+demo: setup ## the main job: a local devnet, workers, one real segmentation delivered on chain
 	@scripts/demo
 
 test: setup test-forge test-rust ## the whole test suite (what CI runs)
