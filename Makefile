@@ -42,6 +42,7 @@ lint: ## formatting, clippy, forge fmt, slither
 		--filter-paths "node_modules|test|deploy" --exclude-informational --exclude-low \
 		--exclude-optimization
 
+# cargo bench runs oracle/benches/overhead.rs and load.rs (the devnet load run, docs/devnet.md).
 bench: setup ## benchmarks (print ratios against baselines measured in the same run)
 	@scripts/setup --python
 	$(ENV) cargo bench --workspace
