@@ -199,6 +199,19 @@ impl TxError {
     }
 }
 
+impl Mined {
+    /// The first event of type `E` in the receipt (e.g. the `TaskRequested` of a request).
+    pub fn event<E: alloy::sol_types::SolEvent>(&self) -> anyhow::Result<E> {
+        self.receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|l| l.log_decode::<E>().ok())
+            .map(|l| l.inner.data)
+            .with_context(|| format!("no {} event in the receipt of {}", E::SIGNATURE, self.hash))
+    }
+}
+
 /// A mined, successful transaction.
 #[derive(Debug, Clone)]
 pub struct Mined {

@@ -534,14 +534,7 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
             .abi_encode(),
         )
         .await?;
-    let model_id = m
-        .receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<ModelRegistry::ModelRegistered>().ok())
-        .map(|l| l.inner.data.modelId)
-        .context("no ModelRegistered event")?;
+    let model_id = m.event::<ModelRegistry::ModelRegistered>()?.modelId;
     gas.push(GasStep {
         step: "register model".into(),
         txs: 1,
@@ -776,14 +769,7 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         txs: 1,
         gas: mined.gas_used,
     });
-    let task_id = mined
-        .receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<TaskHub::TaskRequested>().ok())
-        .map(|l| l.inner.data.taskId)
-        .context("no TaskRequested event")?;
+    let task_id = mined.event::<TaskHub::TaskRequested>()?.taskId;
     say.line(format!(
         "task {task_id} requested through ExampleConsumer {consumer} in block {}: model {model_id}, R={r} Q={q}, reward {} + fee {} tokens, input {input}",
         mined.block,

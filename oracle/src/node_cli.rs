@@ -310,14 +310,7 @@ pub async fn run_model(args: ModelArgs) -> anyhow::Result<()> {
             let m = tx
                 .send("register", c.deployment.model_registry, call.abi_encode())
                 .await?;
-            let id = m
-                .receipt
-                .inner
-                .logs()
-                .iter()
-                .find_map(|l| l.log_decode::<ModelRegistry::ModelRegistered>().ok())
-                .map(|l| l.inner.data.modelId)
-                .ok_or_else(|| anyhow::anyhow!("no ModelRegistered event in the receipt"))?;
+            let id = m.event::<ModelRegistry::ModelRegistered>()?.modelId;
             if json {
                 println!(
                     "{}",

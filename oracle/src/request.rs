@@ -168,14 +168,7 @@ pub async fn run(args: RequestArgs) -> anyhow::Result<()> {
         tx.send("request", hub, TaskHub::requestCall { p }.abi_encode())
             .await?
     };
-    let task_id = mined
-        .receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<TaskHub::TaskRequested>().ok())
-        .map(|l| l.inner.data.taskId)
-        .context("no TaskRequested event in the receipt")?;
+    let task_id = mined.event::<TaskHub::TaskRequested>()?.taskId;
     tracing::info!(target: "maskoracle::request", task = %task_id, %input, block = mined.block, "requested");
     if !args.wait {
         if args.json {

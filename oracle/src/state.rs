@@ -268,21 +268,9 @@ impl StateStore {
 
     /// Every task not yet `Done`, for reconciliation after a restart.
     pub fn open_tasks(&self) -> Result<Vec<([u8; 32], TaskRecord)>, StateError> {
-        let txn = db_err!(self.db.begin_read())?;
-        let tasks = db_err!(txn.open_table(TASKS))?;
-        let mut out = Vec::new();
-        for entry in db_err!(tasks.iter())? {
-            let (k, v) = db_err!(entry)?;
-            let record: TaskRecord =
-                serde_json::from_slice(v.value()).map_err(|source| StateError::Corrupt {
-                    what: "task record",
-                    source,
-                })?;
-            if record.phase != TaskPhase::Done {
-                out.push((*k.value(), record));
-            }
-        }
-        Ok(out)
+        let mut all = self.all_tasks()?;
+        all.retain(|(_, r)| r.phase != TaskPhase::Done);
+        Ok(all)
     }
 }
 

@@ -62,6 +62,14 @@ async fn settled(net: &Net, task: U256) {
     .await;
 }
 
+fn task_of(v: &serde_json::Value) -> U256 {
+    v["task_id"]
+        .as_str()
+        .expect("task_id")
+        .parse()
+        .expect("u256")
+}
+
 fn audit_task(v: &serde_json::Value) -> &serde_json::Value {
     &v["tasks"][0]
 }
@@ -93,7 +101,7 @@ async fn three_workers_deliver_to_the_consumer_and_payouts_match_the_audit() {
     .await;
     assert_eq!(v["outcome"], "Finalized", "{v}\n{}", net.logs());
     assert_eq!(v["callback"], "Succeeded", "{v}");
-    let task: U256 = v["task_id"].as_str().expect("id").parse().expect("u256");
+    let task: U256 = task_of(&v);
 
     // The consumer holds exactly what an honest worker computes locally.
     let want = expected(&image);
@@ -171,7 +179,7 @@ async fn a_cheating_worker_is_slashed_and_the_majority_result_delivered() {
     net.spawn_worker(3, &["--faulty"]);
     let image = scene(5);
     let v = request(&net, image.to_str().expect("utf-8"), &[]).await;
-    let task: U256 = v["task_id"].as_str().expect("id").parse().expect("u256");
+    let task: U256 = task_of(&v);
     net.wait_for("the cheater's commit", SETTLE, || async {
         (net.contribution(task, cheater).await >= 2).then_some(())
     })
@@ -229,7 +237,7 @@ async fn a_worker_killed_after_committing_reveals_after_restart_and_is_not_slash
         &["--replication", "3", "--quorum", "3"],
     )
     .await;
-    let task: U256 = v["task_id"].as_str().expect("id").parse().expect("u256");
+    let task: U256 = task_of(&v);
     net.wait_for("the victim's commit", SETTLE, || async {
         (net.contribution(task, victim).await >= 2).then_some(())
     })
@@ -276,7 +284,7 @@ async fn hostile_input_ends_as_an_agreed_error_delivered_to_the_consumer() {
     assert_eq!(v["outcome"], "Finalized", "{v}\n{}", net.logs());
     let status = v["status"].as_u64().expect("status");
     assert_ne!(status, 0, "an error status: {v}");
-    let task: U256 = v["task_id"].as_str().expect("id").parse().expect("u256");
+    let task: U256 = task_of(&v);
     let d = net
         .c
         .consumer
@@ -435,13 +443,13 @@ async fn workers_resume_from_their_cursor_after_an_rpc_outage_without_missing_or
     }
     // A first task while the endpoint is up.
     let v = request(&net, scene(3).to_str().expect("utf-8"), &[]).await;
-    let first: U256 = v["task_id"].as_str().expect("id").parse().expect("u256");
+    let first: U256 = task_of(&v);
     settled(&net, first).await;
     // The workers' endpoint goes away; a task is requested meanwhile (directly on anvil).
     proxy.set_up(false);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let v = request(&net, scene(5).to_str().expect("utf-8"), &[]).await;
-    let second: U256 = v["task_id"].as_str().expect("id").parse().expect("u256");
+    let second: U256 = task_of(&v);
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(
         net.status(second).await,

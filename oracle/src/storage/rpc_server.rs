@@ -38,10 +38,9 @@ async fn first_part(mut mp: Multipart) -> Option<Bytes> {
 
 type Q = Query<HashMap<String, String>>;
 
-async fn add(State(st): State<SharedStorage>, Query(q): Q, mp: Multipart) -> Response {
-    let Some(data) = first_part(mp).await else {
-        return rpc_error("file argument 'path' is required");
-    };
+/// The import parameters of a Kubo `/api/v0/add` query: `cid-version` (default 0),
+/// `raw-leaves` (default: true with CIDv1), `chunker=size-N` (default 256 KiB).
+pub fn import_params(q: &HashMap<String, String>) -> Result<ImportParams, &'static str> {
     let cid_version: u8 = q
         .get("cid-version")
         .and_then(|v| v.parse().ok())
@@ -52,16 +51,26 @@ async fn add(State(st): State<SharedStorage>, Query(q): Q, mp: Multipart) -> Res
         .unwrap_or(cid_version == 1);
     let chunk_size = match q.get("chunker").map(String::as_str) {
         None => cid::DEFAULT_CHUNK_SIZE,
-        Some(c) => match c.strip_prefix("size-").and_then(|n| n.parse().ok()) {
-            Some(n) => n,
-            None => return rpc_error("unsupported chunker"),
-        },
+        Some(c) => c
+            .strip_prefix("size-")
+            .and_then(|n| n.parse().ok())
+            .ok_or("unsupported chunker")?,
     };
-    let params = ImportParams {
+    Ok(ImportParams {
         cid_version,
         raw_leaves,
         chunk_size,
         max_links: cid::DEFAULT_MAX_LINKS,
+    })
+}
+
+async fn add(State(st): State<SharedStorage>, Query(q): Q, mp: Multipart) -> Response {
+    let Some(data) = first_part(mp).await else {
+        return rpc_error("file argument 'path' is required");
+    };
+    let params = match import_params(&q) {
+        Ok(p) => p,
+        Err(e) => return rpc_error(e),
     };
     let len = data.len();
     match st.put(data, params).await {

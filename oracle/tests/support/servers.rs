@@ -79,26 +79,9 @@ async fn kubo_add(
     let Some(data) = first_part(mp).await else {
         return rpc_error("file argument 'path' is required");
     };
-    let cid_version: u8 = q
-        .get("cid-version")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let raw_leaves = q
-        .get("raw-leaves")
-        .map(|v| v == "true")
-        .unwrap_or(cid_version == 1);
-    let chunk_size = match q.get("chunker").map(String::as_str) {
-        None => cid::DEFAULT_CHUNK_SIZE,
-        Some(c) => match c.strip_prefix("size-").and_then(|n| n.parse().ok()) {
-            Some(n) => n,
-            None => return rpc_error("unsupported chunker"),
-        },
-    };
-    let params = ImportParams {
-        cid_version,
-        raw_leaves,
-        chunk_size,
-        max_links: cid::DEFAULT_MAX_LINKS,
+    let params = match maskoracle::storage::rpc_server::import_params(&q) {
+        Ok(p) => p,
+        Err(e) => return rpc_error(e),
     };
     let root = st.insert_dag(&data, &params);
     if q.get("pin").is_none_or(|v| v == "true") {
