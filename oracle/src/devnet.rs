@@ -752,7 +752,7 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         reward: reward96,
         commitWindow: args.commit_window,
         revealWindow: args.reveal_window,
-        callbackGasLimit: alloy::primitives::Uint::<24, 1>::from(500_000u32),
+        callbackGasLimit: alloy::primitives::Uint::<24, 1>::from(1_500_000u32),
         input: input.clone(),
         params: Default::default(),
     };

@@ -47,7 +47,7 @@ pub struct RequestArgs {
     #[arg(long)]
     pub via_consumer: bool,
     /// Gas for the consumer callback.
-    #[arg(long, default_value_t = 500_000)]
+    #[arg(long, default_value_t = 1_500_000)]
     pub callback_gas: u32,
     /// Follow the task to settlement and write the outcome.
     #[arg(long)]

@@ -396,16 +396,26 @@ impl Worker {
             }
             // AwaitingCommits
             2 if self.role == Role::Worker => {
-                if rec.drawn.is_none() {
-                    let drawn = self.c.hub.isDrawn(id, self.me).call().await?;
-                    rec.drawn = Some(drawn);
-                    self.put(id, &rec, None)?;
-                    if drawn {
-                        tracing::info!(target: "maskoracle::worker", task = %id, "drawn for this task");
+                // Until the draw is stored (by the first commit), `previewDraw` only predicts
+                // it: free stakes change as other tasks lock and release, so the prediction is
+                // acted on but not remembered; the `WorkersDrawn` event brings the task back.
+                let drawn = match rec.drawn {
+                    Some(d) => d,
+                    None => {
+                        let preview = self.c.hub.previewDraw(id).call().await?;
+                        let d = preview.workers.contains(&self.me);
+                        if preview.stored {
+                            rec.drawn = Some(d);
+                            self.put(id, &rec, None)?;
+                            if d {
+                                tracing::info!(target: "maskoracle::worker", task = %id, "drawn for this task");
+                            }
+                        }
+                        d
                     }
-                }
-                if rec.drawn != Some(true) {
-                    return if keeper {
+                };
+                if !drawn {
+                    return if keeper || rec.drawn.is_none() {
                         Ok(())
                     } else {
                         self.finish(id, rec, "not-drawn")
@@ -675,6 +685,10 @@ impl Worker {
                             }
                             (TxKind::Reveal, Some("TaskHubNotCommitted")) => {
                                 rec.phase = TaskPhase::RevealSent;
+                            }
+                            (TxKind::Commit, Some("TaskHubNotDrawn")) => {
+                                // The draw stored differs from the prediction: look again.
+                                rec.drawn = None;
                             }
                             (_, Some(name)) => {
                                 tracing::info!(target: "maskoracle::worker", task = %id, action = ?kind, error = name, "transaction not needed or too late");
