@@ -260,8 +260,18 @@ async fn a_worker_killed_after_committing_reveals_after_restart_and_is_not_slash
         "{t:#}"
     );
     assert!(addrs(&t["slashed_workers"]).is_empty(), "{t:#}");
-    // It revealed from its record: the restarted process did not compute again.
-    let log = std::fs::read_to_string(net.worker_log(1)).expect("log");
+    // It revealed from its record: the restarted process did not compute again. (Its log line
+    // follows the receipt, which may come a moment after the settlement the test saw.)
+    let log = net
+        .wait_for(
+            "the victim's reveal in its log",
+            Duration::from_secs(30),
+            || async {
+                let log = std::fs::read_to_string(net.worker_log(1)).unwrap_or_default();
+                log.contains("revealed task=").then_some(log)
+            },
+        )
+        .await;
     assert_eq!(log.matches("computed task=").count(), 1, "{log}");
     assert!(log.matches("revealed task=").count() == 1, "{log}");
 }
@@ -461,6 +471,21 @@ async fn workers_resume_from_their_cursor_after_an_rpc_outage_without_missing_or
     assert_eq!(net.status(second).await, 3, "{}", net.logs());
     let (ok, a) = net.audit(&[]).await;
     assert!(ok, "{a:#}");
+    // Every worker catches up (one may still be backing off when the others settled the task).
+    net.wait_for(
+        "every worker to ingest the second task",
+        Duration::from_secs(60),
+        || async {
+            (1..=3)
+                .all(|i| {
+                    std::fs::read_to_string(net.worker_log(i))
+                        .unwrap_or_default()
+                        .contains(&format!("task requested task={second} "))
+                })
+                .then_some(())
+        },
+    )
+    .await;
     let mut noticed = 0;
     for i in 1..=3 {
         let log = std::fs::read_to_string(net.worker_log(i)).expect("log");
