@@ -106,8 +106,7 @@ async fn main() {
             input: inputs[k % inputs.len()].clone(),
             params: Default::default(),
         };
-        let mined = tx
-            .send("request", hub, TaskHub::requestCall { p }.abi_encode())
+        tx.send("request", hub, TaskHub::requestCall { p }.abi_encode())
             .await
             .expect("request");
         let at = unix_ms();
@@ -123,7 +122,6 @@ async fn main() {
         }
         let id = net.last_task().await;
         requested.push((id, at));
-        let _ = mined;
         net.wait_for("settlement", Duration::from_secs(300), || async {
             (net.status(id).await >= 3).then_some(())
         })

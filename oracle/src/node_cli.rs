@@ -8,7 +8,7 @@ use alloy::sol_types::SolCall;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use crate::bindings::{ModelRegistry, TaskHub, TestToken, WorkerRegistry};
+use crate::bindings::{ModelRegistry, TestToken, WorkerRegistry};
 use crate::config::Config;
 
 /// Where the configuration comes from; every flag overrides the file and `MASKORACLE_*` env.
@@ -324,6 +324,5 @@ pub async fn run_model(args: ModelArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let _ = TaskHub::taskCountCall {};
     Ok(())
 }

@@ -243,14 +243,12 @@ impl Worker {
     }
 
     async fn reconcile(&mut self) -> anyhow::Result<()> {
-        let p = &self.c.provider;
         let models = self.c.workers.modelsOf(self.me).call().await?;
         self.served = models.into_iter().collect();
         let stake = self.c.workers.workerInfo(self.me).call().await?;
         self.metrics.stake.set(f64::from(stake.stake));
         let balance = self.c.hub.balanceOf(self.me).call().await?;
         self.metrics.balance.set(f64::from(balance));
-        let _ = p;
         for (k, _) in self.state.open_tasks()? {
             self.dirty.insert(U256::from_be_bytes(k));
         }
