@@ -39,7 +39,7 @@ use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::{Filter, TransactionRequest};
 use alloy::sol_types::{SolCall, SolEvent};
 use maskoracle::audit::TaskAudit;
-use maskoracle::bindings::{status, wait_reason, ExampleConsumer, TaskHub, TestToken};
+use maskoracle::bindings::{status, wait_reason, ExampleConsumer, TaskHub};
 use maskoracle::chain::{tokens, TxSender, TxSettings};
 use net::{root, scene, Net, Setup};
 
@@ -492,7 +492,6 @@ async fn main() {
         TxSettings::default(),
     )
     .expect("signer");
-    let hub = net.c.deployment.task_hub;
     let consumer = net.c.deployment.example_consumer;
     let reward = tokens(1);
     let fee = U256::from(
@@ -505,28 +504,9 @@ async fn main() {
             .fee,
     );
     let funds = (reward + fee) * U256::from(requests * phases.len() + BASELINE_RUNS + 1);
-    tx.send(
-        "approve",
-        net.c.deployment.token,
-        TestToken::approveCall {
-            spender: hub,
-            value: funds,
-        }
-        .abi_encode(),
-    )
-    .await
-    .expect("approve");
-    tx.send(
-        "deposit",
-        hub,
-        TaskHub::depositCall {
-            account: consumer,
-            amount: funds,
-        }
-        .abi_encode(),
-    )
-    .await
-    .expect("deposit");
+    tx.deposit(&net.c.deployment, consumer, funds)
+        .await
+        .expect("fund the consumer");
 
     // Inputs, published once: 3 samples, 8 test scenes; 2 hostile inputs.
     let mut images: Vec<(String, Vec<u8>)> = Vec::new();

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use alloy::primitives::U256;
 use alloy::providers::Provider;
 use alloy::sol_types::SolCall;
-use maskoracle::bindings::{TaskHub, TestToken};
+use maskoracle::bindings::TaskHub;
 use maskoracle::chain::{tokens, TxSender, TxSettings};
 use net::{scene, Net, Setup};
 
@@ -59,28 +59,9 @@ async fn main() {
     let hub = net.c.deployment.task_hub;
     let me = tx.address();
     let funds = tokens(10_000);
-    tx.send(
-        "approve",
-        net.c.deployment.token,
-        TestToken::approveCall {
-            spender: hub,
-            value: funds,
-        }
-        .abi_encode(),
-    )
-    .await
-    .expect("approve");
-    tx.send(
-        "deposit",
-        hub,
-        TaskHub::depositCall {
-            account: me,
-            amount: funds,
-        }
-        .abi_encode(),
-    )
-    .await
-    .expect("deposit");
+    tx.deposit(&net.c.deployment, me, funds)
+        .await
+        .expect("deposit");
     let mut inputs = Vec::new();
     for n in [1u32, 3, 5, 7] {
         let cid = net

@@ -285,6 +285,27 @@ impl TxSender {
         self.address
     }
 
+    /// Approves the hub for `amount` of the token and deposits it to `account`'s hub balance
+    /// (the caller's own, or a consumer contract's). Returns the two mined transactions.
+    pub async fn deposit(
+        &self,
+        d: &Deployment,
+        account: Address,
+        amount: U256,
+    ) -> Result<(Mined, Mined), TxError> {
+        use alloy::sol_types::SolCall;
+        let approve = TestToken::approveCall {
+            spender: d.task_hub,
+            value: amount,
+        };
+        let approved = self.send("approve", d.token, approve.abi_encode()).await?;
+        let deposit = TaskHub::depositCall { account, amount };
+        let deposited = self
+            .send("deposit", d.task_hub, deposit.abi_encode())
+            .await?;
+        Ok((approved, deposited))
+    }
+
     /// Sends a call to `to` and waits until it is mined.
     pub async fn send(
         &self,

@@ -709,28 +709,7 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
     let hub = deployment.task_hub;
     let consumer = deployment.example_consumer;
     let consumer_before = c.hub.balanceOf(consumer).call().await?;
-    let a = requester
-        .send(
-            "approve",
-            deployment.token,
-            TestToken::approveCall {
-                spender: hub,
-                value: amount,
-            }
-            .abi_encode(),
-        )
-        .await?;
-    let d = requester
-        .send(
-            "deposit",
-            hub,
-            TaskHub::depositCall {
-                account: consumer,
-                amount,
-            }
-            .abi_encode(),
-        )
-        .await?;
+    let (a, d) = requester.deposit(&deployment, consumer, amount).await?;
     gas.push(GasStep {
         step: "requester: approve".into(),
         txs: 1,

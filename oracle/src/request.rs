@@ -11,7 +11,7 @@ use bytes::Bytes;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::bindings::{status, wait_reason, ExampleConsumer, TaskHub, TestToken};
+use crate::bindings::{status, wait_reason, ExampleConsumer, TaskHub};
 use crate::chain::Contracts;
 use crate::node_cli::{parse_amount, NodeArgs};
 use crate::storage::ImportParams;
@@ -125,26 +125,7 @@ pub async fn run(args: RequestArgs) -> anyhow::Result<()> {
     } else {
         tx.address()
     };
-    tx.send(
-        "approve",
-        c.deployment.token,
-        TestToken::approveCall {
-            spender: hub,
-            value: amount,
-        }
-        .abi_encode(),
-    )
-    .await?;
-    tx.send(
-        "deposit",
-        hub,
-        TaskHub::depositCall {
-            account: payer,
-            amount,
-        }
-        .abi_encode(),
-    )
-    .await?;
+    tx.deposit(&c.deployment, payer, amount).await?;
     let started = Instant::now();
     let mined = if args.via_consumer {
         let call = crate::bindings::consumer::ITaskHub::RequestParams {

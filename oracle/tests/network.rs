@@ -316,23 +316,6 @@ async fn hostile_input_ends_as_an_agreed_error_delivered_to_the_consumer() {
     assert!(ok, "{a:#}");
 }
 
-alloy::sol! {
-    interface IRequestingConsumer {
-        struct RequestParams {
-            uint32 modelId;
-            uint8 replication;
-            uint8 quorum;
-            uint96 reward;
-            uint32 commitWindow;
-            uint32 revealWindow;
-            uint24 callbackGasLimit;
-            string input;
-            bytes params;
-        }
-        function request(RequestParams calldata p) external returns (uint256);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reverting_consumer_leaves_the_task_finalized_and_the_failure_visible_in_the_audit() {
     let _serial = serial();
@@ -377,29 +360,9 @@ async fn a_reverting_consumer_leaves_the_task_finalized_and_the_failure_visible_
     )
     .expect("signer");
     let amount = tokens(100);
-    let token = net.c.deployment.token;
-    tx.send(
-        "approve",
-        token,
-        maskoracle::bindings::TestToken::approveCall {
-            spender: hub,
-            value: amount,
-        }
-        .abi_encode(),
-    )
-    .await
-    .expect("approve");
-    tx.send(
-        "deposit",
-        hub,
-        maskoracle::bindings::TaskHub::depositCall {
-            account: consumer,
-            amount,
-        }
-        .abi_encode(),
-    )
-    .await
-    .expect("deposit");
+    tx.deposit(&net.c.deployment, consumer, amount)
+        .await
+        .expect("fund the consumer");
     let cid = net
         .storage
         .put(
@@ -408,7 +371,7 @@ async fn a_reverting_consumer_leaves_the_task_finalized_and_the_failure_visible_
         )
         .await
         .expect("publish");
-    let p = IRequestingConsumer::RequestParams {
+    let p = maskoracle::bindings::hub::ITaskHub::RequestParams {
         modelId: net.model,
         replication: 3,
         quorum: 2,
@@ -424,7 +387,8 @@ async fn a_reverting_consumer_leaves_the_task_finalized_and_the_failure_visible_
     tx.send(
         "request",
         consumer,
-        IRequestingConsumer::requestCall { p }.abi_encode(),
+        // The hostile mocks' `request(RequestParams)` has the hub's signature and selector.
+        maskoracle::bindings::TaskHub::requestCall { p }.abi_encode(),
     )
     .await
     .expect("request through the reverting consumer");
