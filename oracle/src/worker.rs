@@ -110,6 +110,7 @@ pub struct Worker {
     cooldown: HashMap<U256, Instant>,
     events: (mpsc::Sender<Event>, mpsc::Receiver<Event>),
     last_reconcile: Instant,
+    stopping: bool,
 }
 
 impl Worker {
@@ -151,13 +152,9 @@ impl Worker {
             cooldown: HashMap::new(),
             events: mpsc::channel(1024),
             last_reconcile: Instant::now() - RECONCILE_EVERY,
+            stopping: false,
             cfg,
         })
-    }
-
-    /// The signing account.
-    pub fn address(&self) -> Address {
-        self.me
     }
 
     /// Runs until `shutdown` resolves, then finishes or records in-flight work.
@@ -198,24 +195,16 @@ impl Worker {
                 Some(ev) = self.events.1.recv() => self.on_event(ev)?,
             }
         }
-        // Graceful shutdown: no new work; wait for what is running, recording its outcome.
+        // Graceful shutdown: no new work; wait for what is running, recording its outcome. A
+        // result computed now is recorded but not committed: the next run finds the record and
+        // commits if the window is still open.
+        self.stopping = true;
         let pending = self.computing.len() + self.acting.len();
         tracing::info!(target: "maskoracle::worker", pending, "stopping: finishing in-flight work");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while !(self.computing.is_empty() && self.acting.is_empty()) {
             match tokio::time::timeout_at(deadline, self.events.1.recv()).await {
-                Ok(Some(ev)) => {
-                    let computed = matches!(ev, Event::Computed(..));
-                    let id = match &ev {
-                        Event::Computed(id, _) | Event::Tx { id, .. } => *id,
-                    };
-                    self.on_event(ev)?;
-                    // A computed result is recorded; its commit is left for the next run, which
-                    // finds the record and commits if the window is still open.
-                    if computed {
-                        self.acting.retain(|(t, _)| *t != id);
-                    }
-                }
+                Ok(Some(ev)) => self.on_event(ev)?,
                 _ => break,
             }
         }
@@ -611,7 +600,9 @@ impl Worker {
                         // Durable before the commit is sent (see the module docs).
                         self.put(id, &rec, Some(&c.canonical))?;
                         tracing::info!(target: "maskoracle::worker", task = %id, status = c.status.name(), result_sha256 = %c.result_sha256, inference_ms = c.inference_ms, "computed");
-                        self.spawn_commit(id, &rec);
+                        if !self.stopping {
+                            self.spawn_commit(id, &rec);
+                        }
                         // Publish the canonical result (one raw block: its CID follows from its
                         // sha256) and the overlay, after the commit is on its way. Consensus
                         // does not depend on them: a failure is logged, not fatal.

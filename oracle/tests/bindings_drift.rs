@@ -33,20 +33,3 @@ fn committed_abis_match_the_current_forge_artifacts() {
         "the ABIs of {drifted:?} changed: run scripts/bindings and rebuild the node"
     );
 }
-
-#[test]
-fn the_check_sees_a_changed_abi() {
-    // The comparison is structural: one renamed input is a difference.
-    let (_, committed) = maskoracle::bindings::ABI_FILES[0];
-    let original: serde_json::Value = serde_json::from_str(committed).expect("JSON");
-    let mut changed = original.clone();
-    let entry = changed
-        .as_array_mut()
-        .and_then(|a| {
-            a.iter_mut()
-                .find(|e| e["inputs"].as_array().is_some_and(|i| !i.is_empty()))
-        })
-        .expect("an entry with inputs");
-    entry["inputs"][0]["name"] = serde_json::json!("renamed");
-    assert_ne!(original, changed);
-}
