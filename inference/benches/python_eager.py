@@ -55,6 +55,7 @@ def main():
     ap.add_argument("--image", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat-r50", type=int, default=None, help="runs for the R50 (default: --repeat)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     img = tensor(a.image)
@@ -70,7 +71,8 @@ def main():
     report["shapes"] = {"eager_s": t_eager, "script_s": t_script,
                         "eager_equals_script": masks_sha(out_eager) == masks_sha(out_script)
                         and torch.equal(out_eager["labels"], out_script["labels"]),
-                        "detections": int(out_eager["labels"].numel())}
+                        "detections": int(out_eager["labels"].numel()),
+                        "masks_sha256": masks_sha(out_eager)}
 
     torch.manual_seed(0)
     r50 = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None).eval()
@@ -89,7 +91,7 @@ def main():
             json.dump(manifest, f, indent=2)
     else:
         r50.load_state_dict(torch.jit.load(pt).state_dict())
-    t_eager, out_eager = timed(r50, img, a.repeat)
+    t_eager, out_eager = timed(r50, img, a.repeat_r50 or a.repeat)
     report["r50"] = {"eager_s": t_eager, "detections": int(out_eager["labels"].numel()),
                      "masks_sha256": masks_sha(out_eager)}
     report["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

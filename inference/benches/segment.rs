@@ -1,23 +1,36 @@
 //! `cargo bench -p maskoracle-inference` (`make bench`): Rust vs Python eager time per image,
-//! 640x480, 2 intra-op threads, median of 5 after a warm-up, for the shipped shapes Mask R-CNN
-//! and a Mask R-CNN R50-FPN with random weights; ratios and peak RSS from the same run.
+//! 640x480, 2 intra-op threads, for the shipped shapes Mask R-CNN and a Mask R-CNN R50-FPN with
+//! random weights; ratios, peak RSS and an output comparison from the same run.
 //!
-//! Needs the Python venv (`scripts/setup --python`, `$MASKORACLE_VENV`). Rust time is the whole
-//! `Segmenter::segment` (decode, inference, canonical post-processing) in a fresh
-//! `maskoracle-probe` process; Python time is `model([img])` alone.
+//! Needs the Python venv (`scripts/setup --python`, `$MASKORACLE_VENV`). The machine's speed
+//! drifts over minutes, so the two sides alternate: [`ROUNDS`] rounds, each a fresh Python
+//! process then a fresh `maskoracle-probe` process per model, each taking the median of
+//! [`REPEAT_SHAPES`] or [`REPEAT_R50`] runs after warm-ups; the figures printed are medians
+//! over rounds.
+//!
+//! - Python: `model([img])` in eager mode (the image already a tensor).
+//! - Rust, model: `Model::infer_rgb` on the decoded image (RGB bytes to tensor, TorchScript
+//!   forward), the same work; the ratio the target is judged on.
+//! - Rust, whole: `Segmenter::segment` (sha256 of the input, decode, inference, canonical
+//!   post-processing), which Python's figure does not include.
+//! - Outputs: the raw masks thresholded at 0.5, as uint8 `[N, H, W]`, hashed on both sides;
+//!   the benchmark fails if they differ.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const THREADS: &str = "2";
-const REPEAT: &str = "5";
+/// Timed runs per process: the shapes model takes ~25 ms a run, the R50 ~3 s.
+const REPEAT_SHAPES: &str = "31";
+const REPEAT_R50: &str = "5";
+const ROUNDS: usize = 3;
 
-fn probe(model: &Path, image: &Path) -> serde_json::Value {
+fn probe(model: &Path, image: &Path, repeat: &str) -> serde_json::Value {
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_maskoracle-probe"));
     let out = Command::new(exe)
         .arg("--model")
         .arg(model)
-        .args(["--threads", THREADS, "--repeat", REPEAT])
+        .args(["--threads", THREADS, "--repeat", repeat])
         .arg(image)
         .output()
         .expect("maskoracle-probe runs");
@@ -32,6 +45,15 @@ fn probe(model: &Path, image: &Path) -> serde_json::Value {
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
     serde_json::json!({"result": lines[0], "end": lines[1]})
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn num(v: &serde_json::Value) -> f64 {
+    v.as_f64().expect("a number")
 }
 
 fn main() {
@@ -52,60 +74,107 @@ fn main() {
         .expect("bench image");
     let r50 = work.join("maskrcnn-r50-random");
 
-    let py = Command::new(format!("{venv}/bin/python"))
-        .arg(root.join("benches/python_eager.py"))
-        .arg("--shapes")
-        .arg(&shapes)
-        .arg("--r50-dir")
-        .arg(&r50)
-        .arg("--image")
-        .arg(&image)
-        .args(["--threads", THREADS, "--repeat", REPEAT])
-        .output()
-        .expect("python runs");
-    assert!(
-        py.status.success(),
-        "python: {}",
-        String::from_utf8_lossy(&py.stderr)
-    );
-    let py: serde_json::Value = serde_json::from_slice(
-        py.stdout
-            .split(|&b| b == b'\n')
-            .rfind(|l| !l.is_empty())
-            .unwrap_or_default(),
-    )
-    .expect("python json");
+    let python = || -> serde_json::Value {
+        let out = Command::new(format!("{venv}/bin/python"))
+            .arg(root.join("benches/python_eager.py"))
+            .arg("--shapes")
+            .arg(&shapes)
+            .arg("--r50-dir")
+            .arg(&r50)
+            .arg("--image")
+            .arg(&image)
+            .args(["--threads", THREADS, "--repeat", REPEAT_SHAPES])
+            .args(["--repeat-r50", REPEAT_R50])
+            .output()
+            .expect("python runs");
+        assert!(
+            out.status.success(),
+            "python: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(
+            out.stdout
+                .split(|&b| b == b'\n')
+                .rfind(|l| !l.is_empty())
+                .unwrap_or_default(),
+        )
+        .expect("python json")
+    };
+    let models = [
+        ("shapes-maskrcnn", "shapes", shapes.clone(), REPEAT_SHAPES),
+        ("maskrcnn-r50-fpn (random)", "r50", r50.clone(), REPEAT_R50),
+    ];
+    // Per model: (python s, rust model s, rust whole s) per round; last outputs kept.
+    let mut rounds: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); models.len()];
+    let mut last = Vec::new();
+    let mut py_rss = 0.0f64;
+    for round in 1..=ROUNDS {
+        let py = python();
+        py_rss = py_rss.max(num(&py["peak_rss_kib"]) / 1024.0);
+        last.clear();
+        for (i, (name, key, dir, repeat)) in models.iter().enumerate() {
+            let r = probe(dir, &image, repeat);
+            let t = (
+                num(&py[key]["eager_s"]),
+                num(&r["result"]["model_median_s"]),
+                num(&r["result"]["median_s"]),
+            );
+            eprintln!(
+                "round {round}/{ROUNDS} {name}: python {:.4} s, rust model {:.4} s ({:.2}x), whole {:.4} s",
+                t.0,
+                t.1,
+                t.1 / t.0,
+                t.2
+            );
+            rounds[i].push(t);
+            let rust_masks = r["result"]["raw_masks_sha256"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            let py_masks = py[key]["masks_sha256"].as_str().unwrap_or("").to_owned();
+            assert_eq!(
+                rust_masks, py_masks,
+                "{name}: Rust and Python eager outputs differ (thresholded masks)"
+            );
+            last.push((r, py_masks));
+        }
+        if round == ROUNDS {
+            println!(
+                "python shapes eager == scripted outputs: {}",
+                py["shapes"]["eager_equals_script"]
+            );
+        }
+    }
 
-    println!("maskoracle-inference bench: 640x480, {THREADS} threads, median of {REPEAT}");
     println!(
-        "{:<28} {:>10} {:>10} {:>7} {:>12} {:>12}",
-        "model", "python s", "rust s", "ratio", "rust RSS MB", "py RSS MB"
+        "maskoracle-inference bench: 640x480, {THREADS} threads, median of {REPEAT_SHAPES} \
+         (shapes) / {REPEAT_R50} (R50) runs per process, median of {ROUNDS} alternating rounds"
     );
-    for (name, key, dir) in [
-        ("shapes-maskrcnn", "shapes", shapes.clone()),
-        ("maskrcnn-r50-fpn (random)", "r50", r50.clone()),
-    ] {
-        let r = probe(&dir, &image);
-        let rust_s = r["result"]["median_s"].as_f64().expect("rust time");
-        let py_s = py[key]["eager_s"].as_f64().expect("python time");
-        let rss = r["end"]["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0;
+    println!(
+        "{:<28} {:>9} {:>11} {:>7} {:>11} {:>7} {:>9} {:>9}",
+        "model", "python s", "rust model", "ratio", "rust whole", "ratio", "rust MB", "py MB"
+    );
+    for (i, (name, ..)) in models.iter().enumerate() {
+        let py_s = median(rounds[i].iter().map(|t| t.0).collect());
+        let model_s = median(rounds[i].iter().map(|t| t.1).collect());
+        let whole_s = median(rounds[i].iter().map(|t| t.2).collect());
+        let (r, masks) = &last[i];
         println!(
-            "{:<28} {:>10.3} {:>10.3} {:>6.2}x {:>12.0} {:>12.0}",
+            "{:<28} {:>9.4} {:>11.4} {:>6.2}x {:>11.4} {:>6.2}x {:>9.0} {:>9.0}",
             name,
             py_s,
-            rust_s,
-            rust_s / py_s,
-            rss,
-            py["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0
+            model_s,
+            model_s / py_s,
+            whole_s,
+            whole_s / py_s,
+            num(&r["end"]["peak_rss_kib"]) / 1024.0,
+            py_rss
         );
         println!(
-            "    rust: status {} detections {} digest {}",
-            r["result"]["status"], r["result"]["detections"], r["result"]["digest"]
+            "    identical thresholded masks (Rust == Python eager): {masks}; canonical digest {}, \
+             {} detections; allocator tuning {}",
+            r["result"]["digest"], r["result"]["detections"], r["end"]["malloc_tuning"]
         );
     }
-    println!(
-        "python shapes eager == scripted outputs: {}",
-        py["shapes"]["eager_equals_script"]
-    );
-    println!("(python RSS is one process running both models; rust RSS is per model)");
+    println!("(python MB: one process running both models; rust MB: per model)");
 }

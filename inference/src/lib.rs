@@ -10,6 +10,7 @@
 //!       --encode--> bytes --sha256--> resultSha256, CID  --summary--> abi bytes --> digest
 //! ```
 
+pub mod allocator;
 pub mod canonical;
 pub mod decode;
 pub mod model;
@@ -212,13 +213,15 @@ impl Segmenter {
         image: (u16, u16),
         grid: (u16, u16),
     ) -> Result<Vec<Detection>, ModelError> {
-        let raw = self
-            .model
-            .infer_rgb(working.as_raw(), working.width(), working.height())?;
-        let t = &self.model.manifest().thresholds;
-        tch::no_grad(|| match &raw {
-            RawOutput::Instance(o) => postprocess::instance_detections(o, t, image, grid),
-            RawOutput::Semantic(l) => postprocess::semantic_detections(l, t, image, grid),
+        ops::inference_mode(|| {
+            let raw = self
+                .model
+                .infer_rgb(working.as_raw(), working.width(), working.height())?;
+            let t = &self.model.manifest().thresholds;
+            match &raw {
+                RawOutput::Instance(o) => postprocess::instance_detections(o, t, image, grid),
+                RawOutput::Semantic(l) => postprocess::semantic_detections(l, t, image, grid),
+            }
         })
     }
 

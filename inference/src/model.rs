@@ -227,7 +227,7 @@ impl Model {
                 rgb.len()
             )));
         }
-        tch::no_grad(|| {
+        crate::ops::inference_mode(|| {
             let img = Tensor::f_from_slice(rgb)?
                 .f_view([h, w, 3])?
                 .f_permute([2, 0, 1])?

@@ -1,9 +1,12 @@
 //! torchvision's `nms` and `roi_align` CPU operators, compiled into this crate by `build.rs`
 //! from upstream's C++ sources (BSD-3-Clause), and the execution-profile queries written in C++.
 
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::marker::PhantomData;
 
 extern "C" {
+    fn maskoracle_inference_mode_enter() -> *mut c_void;
+    fn maskoracle_inference_mode_exit(guard: *mut c_void);
     fn maskoracle_torchvision_ops_anchor() -> c_int;
     fn maskoracle_cpu_capability(buf: *mut c_char, len: usize) -> usize;
     fn maskoracle_torch_version() -> c_int;
@@ -33,4 +36,40 @@ pub fn torch_version() -> String {
     // SAFETY: returns a constant.
     let v = unsafe { maskoracle_torch_version() };
     format!("{}.{}.{}", v / 10000, (v / 100) % 100, v % 100)
+}
+
+/// Runs `f` in libtorch's inference mode (`c10::InferenceMode`) on the calling thread: like
+/// `tch::no_grad`, plus no version counters or view tracking on the tensors created inside.
+/// Tensors created inside must not be modified in place outside (libtorch refuses it).
+pub fn inference_mode<T>(f: impl FnOnce() -> T) -> T {
+    let _guard = InferenceModeGuard::enter();
+    f()
+}
+
+/// Leaves inference mode when dropped, on the thread that entered it (hence not `Send`).
+struct InferenceModeGuard {
+    raw: *mut c_void,
+    _not_send: PhantomData<*mut c_void>,
+}
+
+impl InferenceModeGuard {
+    fn enter() -> Self {
+        // SAFETY: creates a thread-local RAII guard on the heap; released by `Drop` below on
+        // the same thread (the type is neither Send nor Sync) in reverse order of creation.
+        let raw = unsafe { maskoracle_inference_mode_enter() };
+        Self {
+            raw,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Drop for InferenceModeGuard {
+    fn drop(&mut self) {
+        if !self.raw.is_null() {
+            // SAFETY: `raw` came from `maskoracle_inference_mode_enter` on this thread and is
+            // released once.
+            unsafe { maskoracle_inference_mode_exit(self.raw) };
+        }
+    }
 }

@@ -1,8 +1,13 @@
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before any thread starts: the allocator settings libtorch's tensors benefit from.
+    let malloc = maskoracle_inference::allocator::tune();
     let cli = maskoracle::cli::Cli::parse();
     maskoracle::cli::init_tracing(&cli.log);
-    maskoracle::cli::run(cli).await
+    tracing::debug!(?malloc, "allocator tuning");
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(maskoracle::cli::run(cli))
 }

@@ -7,12 +7,65 @@
 //! ```text
 //! maskoracle-probe --model DIR [--threads N] [--repeat K] FILE...
 //! ```
+//!
+//! With `--repeat K` (K > 1), after [`WARM_UP`] untimed runs, each file is segmented K times
+//! (`median_s`: the whole `Segmenter::segment`, bytes to canonical result) and, for decoded
+//! images, the model alone is run K times on the working image (`model_median_s`: tensor in,
+//! raw outputs out, the work Python's `model([img])` does); `raw_masks_sha256` hashes the raw
+//! masks thresholded at the manifest's mask threshold as uint8 `[N, H, W]` in the model's order,
+//! as the benchmark's Python side does, so both sides' outputs are compared in one run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use maskoracle_inference::{ExecutionProfile, Model, Segmenter};
+use sha2::{Digest as _, Sha256};
+use tch::Kind;
+
+use maskoracle_inference::{ExecutionProfile, Model, RawOutput, Segmenter};
+
+/// Untimed runs before timing: libtorch's profiling executor runs the first two calls of a
+/// TorchScript module with profiling on and optimizes the graph on the third.
+const WARM_UP: usize = 3;
+
+fn median(mut times: Vec<f64>) -> Option<f64> {
+    times.sort_by(f64::total_cmp);
+    times.get(times.len() / 2).copied()
+}
+
+/// Times the model alone on the working image and hashes its thresholded raw masks.
+fn model_only(
+    segmenter: &Segmenter,
+    seg: &maskoracle_inference::Segmentation,
+    repeat: usize,
+) -> serde_json::Value {
+    let Some(working) = seg.working.as_ref() else {
+        return serde_json::Value::Null;
+    };
+    let model = segmenter.model();
+    let run = || model.infer_rgb(working.as_raw(), working.width(), working.height());
+    let mut times = Vec::with_capacity(repeat);
+    let mut raw = None;
+    for _ in 0..repeat {
+        let t = Instant::now();
+        raw = Some(run());
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let masks = match raw {
+        Some(Ok(RawOutput::Instance(o))) => {
+            let threshold = model.manifest().thresholds.mask;
+            o.masks
+                .f_select(1, 0)
+                .and_then(|m| m.f_gt(threshold))
+                .and_then(|m| m.f_to_kind(Kind::Uint8))
+                .and_then(|m| Vec::<u8>::try_from(&m.f_flatten(0, -1)?))
+                .map(|bytes| hex::encode(Sha256::digest(&bytes)))
+                .ok()
+        }
+        _ => None,
+    };
+    serde_json::json!({"model_median_s": median(times), "raw_masks_sha256": masks})
+}
 
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -21,6 +74,7 @@ fn peak_rss_kib() -> Option<u64> {
 }
 
 fn main() -> ExitCode {
+    let malloc = maskoracle_inference::allocator::tune();
     let mut model = None;
     let mut threads = 1;
     let mut repeat = 1usize;
@@ -59,9 +113,9 @@ fn main() -> ExitCode {
         let mut times = Vec::with_capacity(repeat);
         let mut seg = None;
         if repeat > 1 {
-            // Timing runs follow one untimed warm-up (libtorch's JIT profiles the first runs),
-            // as on the Python side of the benchmark.
-            segmenter.segment(&bytes);
+            for _ in 0..WARM_UP {
+                segmenter.segment(&bytes);
+            }
         }
         for _ in 0..repeat {
             let t = Instant::now();
@@ -69,9 +123,8 @@ fn main() -> ExitCode {
             times.push(t.elapsed().as_secs_f64());
         }
         let Some(seg) = seg else { continue };
-        times.sort_by(f64::total_cmp);
         let att = seg.attestation();
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "file": f.display().to_string(),
             "status": seg.result.status.name(),
             "code": seg.result.status.code(),
@@ -81,11 +134,22 @@ fn main() -> ExitCode {
             "detections": seg.result.detections.len(),
             "result_sha256": att.result_sha256.to_string(),
             "digest": att.digest.to_string(),
-            "median_s": times[times.len() / 2],
+            "median_s": median(times),
         });
+        if repeat > 1 {
+            if let (Some(line), serde_json::Value::Object(extra)) =
+                (line.as_object_mut(), model_only(&segmenter, &seg, repeat))
+            {
+                line.extend(extra);
+            }
+        }
         println!("{line}");
     }
-    let end = serde_json::json!({"profile": profile, "peak_rss_kib": peak_rss_kib()});
+    let end = serde_json::json!({
+        "profile": profile,
+        "peak_rss_kib": peak_rss_kib(),
+        "malloc_tuning": format!("{malloc:?}"),
+    });
     println!("{end}");
     ExitCode::SUCCESS
 }
