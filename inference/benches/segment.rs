@@ -4,7 +4,8 @@
 //!
 //! Needs the Python venv (`scripts/setup --python`, `$MASKORACLE_VENV`). The machine's speed
 //! drifts over minutes, so the two sides alternate: [`ROUNDS`] rounds, each a fresh Python
-//! process then a fresh `maskoracle-probe` process per model, each taking the median of
+//! process and a fresh `maskoracle-probe` process per model (which side goes first alternates
+//! too, with a pause before each process), each taking the median of
 //! [`REPEAT_SHAPES`] or [`REPEAT_R50`] runs after warm-ups; the figures printed are medians
 //! over rounds.
 //!
@@ -23,9 +24,12 @@ const THREADS: &str = "2";
 /// Timed runs per process: the shapes model takes ~25 ms a run, the R50 ~3 s.
 const REPEAT_SHAPES: &str = "31";
 const REPEAT_R50: &str = "5";
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
+/// Pause before each process, so that the previous one's memory is given back first.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn probe(model: &Path, image: &Path, repeat: &str) -> serde_json::Value {
+    std::thread::sleep(SETTLE);
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_maskoracle-probe"));
     let out = Command::new(exe)
         .arg("--model")
@@ -75,6 +79,7 @@ fn main() {
     let r50 = work.join("maskrcnn-r50-random");
 
     let python = || -> serde_json::Value {
+        std::thread::sleep(SETTLE);
         let out = Command::new(format!("{venv}/bin/python"))
             .arg(root.join("benches/python_eager.py"))
             .arg("--shapes")
@@ -109,11 +114,18 @@ fn main() {
     let mut last = Vec::new();
     let mut py_rss = 0.0f64;
     for round in 1..=ROUNDS {
-        let py = python();
+        // Odd rounds start with Python, even rounds with Rust, so neither side always follows
+        // the other's 1-2 GB process.
+        let python_first = round % 2 == 1;
+        let py_first = python_first.then(&python);
+        let rust: Vec<serde_json::Value> = models
+            .iter()
+            .map(|(_, _, dir, repeat)| probe(dir, &image, repeat))
+            .collect();
+        let py = py_first.unwrap_or_else(&python);
         py_rss = py_rss.max(num(&py["peak_rss_kib"]) / 1024.0);
         last.clear();
-        for (i, (name, key, dir, repeat)) in models.iter().enumerate() {
-            let r = probe(dir, &image, repeat);
+        for (i, ((name, key, ..), r)) in models.iter().zip(rust).enumerate() {
             let t = (
                 num(&py[key]["eager_s"]),
                 num(&r["result"]["model_median_s"]),

@@ -6,7 +6,16 @@ use clap::{Parser, Subcommand};
 ///
 /// Logs go to stderr (filter with RUST_LOG or --log); results go to stdout.
 #[derive(Debug, Parser)]
-#[command(name = "maskoracle", version, about, long_about = None)]
+#[command(
+    name = "maskoracle",
+    version,
+    about,
+    long_about = None,
+    after_help = "Environment read at start-up, before any configuration: \
+                  MASKORACLE_MALLOC_TUNING=0 keeps glibc's default allocator settings \
+                  (by default large tensors stay in the heap instead of being mapped and \
+                  unmapped on every inference; see docs/inference.md)."
+)]
 pub struct Cli {
     /// Log filter in `tracing` syntax, e.g. `info` or `maskoracle=debug`.
     #[arg(long, global = true, env = "MASKORACLE_LOG", default_value = "info")]
