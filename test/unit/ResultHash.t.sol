@@ -18,7 +18,7 @@ contract ResultHashTest is Test {
     ResultHashHarness internal harness = new ResultHashHarness();
 
     function test_Vector_MatchesContracts() public view {
-        string memory json = vm.readFile(string.concat(vm.projectRoot(), "/test/vectors/digest.json"));
+        string memory json = vm.readFile("test/vectors/digest.json");
         uint256 taskId = vm.parseUint(vm.parseJsonString(json, ".taskId"));
         address worker = vm.parseJsonAddress(json, ".worker");
         bytes memory summary = vm.parseJsonBytes(json, ".summary");
