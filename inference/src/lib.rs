@@ -34,6 +34,10 @@ pub use model::{Manifest, Model, ModelError, ModelKind, RawOutput};
 pub use status::Status;
 pub use summary::{Attestation, Summary};
 
+/// Calls of a TorchScript module before its graph is optimized: libtorch's profiling executor
+/// profiles the first two and optimizes on the third.
+pub const WARM_UP_RUNS: usize = 3;
+
 /// Errors raised by the inference layer outside a segmentation (which turns errors into statuses).
 #[derive(Debug, Error)]
 pub enum InferenceError {
@@ -161,6 +165,24 @@ impl Segmenter {
     /// The model.
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// Runs the model [`WARM_UP_RUNS`] times on a synthetic 320x240 image and returns how long
+    /// that took. libtorch profiles the first two calls of a TorchScript module and optimizes
+    /// the graph on the third (on the shipped model: ~0.4 s for each profiling call against
+    /// ~20 ms after); a worker warms a model when it loads it, so the first task does not pay
+    /// for that. Results of later calls are unchanged (`tests/model_loading.rs`).
+    pub fn warm_up(&self) -> Result<std::time::Duration, ModelError> {
+        let (w, h) = (320u32, 240u32);
+        // Deterministic noise: multiplicative hashing of the byte index.
+        let rgb: Vec<u8> = (0..w * h * 3)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        let started = std::time::Instant::now();
+        for _ in 0..WARM_UP_RUNS {
+            ops::inference_mode(|| self.model.infer_rgb(&rgb, w, h))?;
+        }
+        Ok(started.elapsed())
     }
 
     /// The result for an input that could not be fetched.

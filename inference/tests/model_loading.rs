@@ -66,3 +66,19 @@ fn model_loads_from_the_pt_path_too() {
     let m = Model::load(common::tiny_semantic().join("model.pt")).expect("loads");
     assert_eq!(m.manifest().name, "tiny-semantic");
 }
+
+#[test]
+fn warm_up_leaves_results_unchanged() {
+    let scene = std::fs::read(common::scenes_dir().join("scene_9001_0000.png")).expect("scene");
+    let cold = Segmenter::new(Model::load(common::shipped_instance()).expect("loads"));
+    let warmed = Segmenter::new(Model::load(common::shipped_instance()).expect("loads"));
+    warmed.warm_up().expect("warm-up runs");
+    let a = cold.segment(&scene);
+    let b = warmed.segment(&scene);
+    assert_eq!(a.result.status, Status::Ok, "{:?}", a.error);
+    assert!(!a.result.detections.is_empty());
+    assert_eq!(a.result.encode(), b.result.encode());
+    // And the cold one, now past its own profiling runs, still agrees.
+    cold.segment(&scene);
+    assert_eq!(cold.segment(&scene).result.encode(), a.result.encode());
+}

@@ -136,7 +136,7 @@ impl ModelStore {
         }
     }
 
-    /// The segmenter of model `id`, fetched and loaded on first use.
+    /// The segmenter of model `id`, fetched, loaded and warmed up on first use.
     pub async fn get(&self, id: u32) -> anyhow::Result<Arc<Segmenter>> {
         let mut loaded = self.loaded.lock().await;
         if let Some(s) = loaded.get(&id) {
@@ -145,8 +145,21 @@ impl ModelStore {
         let m = self.registry.model(id).call().await?;
         let cid = self.registry.cidOf(id).call().await?;
         let dir = fetch(&self.storage, &self.cache, &cid, m.sha256).await?;
-        let seg =
-            tokio::task::spawn_blocking(move || Model::load(&dir).map(Segmenter::new)).await??;
+        let seg = tokio::task::spawn_blocking(move || -> anyhow::Result<Segmenter> {
+            let seg = Segmenter::new(Model::load(&dir)?);
+            // A failed warm-up is not fatal: the task's own run reports the model's error.
+            match seg.warm_up() {
+                Ok(t) => tracing::info!(
+                    target: "maskoracle::worker",
+                    model = id,
+                    warm_up_ms = t.as_millis() as u64,
+                    "model loaded and warmed up"
+                ),
+                Err(e) => tracing::warn!(target: "maskoracle::worker", model = id, error = %e, "model warm-up failed"),
+            }
+            Ok(seg)
+        })
+        .await??;
         let seg = Arc::new(seg);
         loaded.insert(id, seg.clone());
         Ok(seg)

@@ -232,8 +232,24 @@ impl Worker {
     }
 
     async fn reconcile(&mut self) -> anyhow::Result<()> {
-        let models = self.c.workers.modelsOf(self.me).call().await?;
-        self.served = models.into_iter().collect();
+        let models: HashSet<u32> = self
+            .c
+            .workers
+            .modelsOf(self.me)
+            .call()
+            .await?
+            .into_iter()
+            .collect();
+        // Load and warm newly served models now rather than inside their first task.
+        for &id in models.difference(&self.served) {
+            let store = self.models.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.get(id).await {
+                    tracing::warn!(target: "maskoracle::worker", model = id, error = %e, "model preload failed; retried by the first task");
+                }
+            });
+        }
+        self.served = models;
         let stake = self.c.workers.workerInfo(self.me).call().await?;
         self.metrics.stake.set(f64::from(stake.stake));
         let balance = self.c.hub.balanceOf(self.me).call().await?;

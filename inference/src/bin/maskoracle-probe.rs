@@ -24,9 +24,8 @@ use tch::Kind;
 
 use maskoracle_inference::{ExecutionProfile, Model, RawOutput, Segmenter};
 
-/// Untimed runs before timing: libtorch's profiling executor runs the first two calls of a
-/// TorchScript module with profiling on and optimizes the graph on the third.
-const WARM_UP: usize = 3;
+/// Untimed runs before timing (the JIT profiles the first calls of a module).
+const WARM_UP: usize = maskoracle_inference::WARM_UP_RUNS;
 
 fn median(mut times: Vec<f64>) -> Option<f64> {
     times.sort_by(f64::total_cmp);
