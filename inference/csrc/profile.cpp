@@ -1,5 +1,6 @@
 // Small C entry points that report parts of the execution profile libtorch does not expose
 // through tch: the CPU code path ATen dispatched to and the libtorch version compiled against.
+#include <ATen/Context.h>
 #include <ATen/Version.h>
 #include <torch/headeronly/version.h>
 
@@ -30,4 +31,23 @@ extern "C" size_t maskoracle_cpu_capability(char* buf, size_t len) {
 // The libtorch version this crate was compiled against, as major * 10000 + minor * 100 + patch.
 extern "C" int maskoracle_torch_version() {
   return TORCH_VERSION_MAJOR * 10000 + TORCH_VERSION_MINOR * 100 + TORCH_VERSION_PATCH;
+}
+
+// Whether ATen may route convolutions (and other ops) to oneDNN: the pinned numerics profile
+// turns it off, so that convolutions run as im2col + MKL GEMM under MKL's strict reproducible
+// mode (oneDNN picks kernels by thread count and CPU; see numerics.rs).
+extern "C" void maskoracle_set_onednn_enabled(int enabled) {
+  try {
+    at::globalContext().setUserEnabledMkldnn(enabled != 0);
+  } catch (...) {
+  }
+}
+
+// 1 when ATen may use oneDNN, 0 when it may not.
+extern "C" int maskoracle_onednn_enabled() {
+  try {
+    return at::globalContext().userEnabledMkldnn() ? 1 : 0;
+  } catch (...) {
+    return -1;
+  }
 }

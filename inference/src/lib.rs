@@ -14,6 +14,7 @@ pub mod allocator;
 pub mod canonical;
 pub mod decode;
 pub mod model;
+pub mod numerics;
 pub mod ops;
 pub mod overlay;
 pub mod postprocess;
@@ -61,6 +62,9 @@ pub struct ExecutionProfile {
     pub intra_op_threads: i32,
     /// ATen's CPU code path (`DEFAULT`, `AVX2`, `AVX512`).
     pub cpu_capability: String,
+    /// The numerical code path pinned for libtorch, oneDNN and MKL (`cpu-avx2` for workers;
+    /// see [`numerics`]).
+    pub numerics: numerics::Numerics,
     /// Whether a CUDA device is visible (a GPU profile is a different profile).
     pub cuda: bool,
     /// Canonical format version produced.
@@ -75,6 +79,7 @@ impl ExecutionProfile {
             model_sha256: None,
             intra_op_threads: tch::get_num_threads(),
             cpu_capability: ops::cpu_capability(),
+            numerics: numerics::in_effect(),
             cuda: tch::Cuda::is_available(),
             canonical_version: canonical::FORMAT_VERSION,
         }

@@ -234,11 +234,29 @@ impl Model {
                 .f_contiguous()?
                 .f_to_kind(Kind::Float)?
                 .f_div_scalar(255.0)?;
-            match self.manifest.kind {
-                ModelKind::Instance => self.run_instance(img),
-                ModelKind::Semantic => self.run_semantic(img),
-            }
+            self.run(img)
         })
+    }
+
+    /// Runs the model on a float32 `[3, H, W]` image in [0, 1] (what [`Model::infer_rgb`] makes
+    /// from RGB8 bytes); for tests and tools that feed the model a tensor prepared elsewhere.
+    pub fn infer_chw(&self, img: &Tensor) -> Result<RawOutput, ModelError> {
+        let size = img.size();
+        if size.len() != 3 || size[0] != 3 || img.kind() != Kind::Float {
+            return Err(ModelError::Output(format!(
+                "expected a float [3, H, W] image, got {:?} {:?}",
+                img.kind(),
+                size
+            )));
+        }
+        crate::ops::inference_mode(|| self.run(img.f_contiguous()?))
+    }
+
+    fn run(&self, img: Tensor) -> Result<RawOutput, ModelError> {
+        match self.manifest.kind {
+            ModelKind::Instance => self.run_instance(img),
+            ModelKind::Semantic => self.run_semantic(img),
+        }
     }
 
     fn run_instance(&self, img: Tensor) -> Result<RawOutput, ModelError> {

@@ -10,6 +10,20 @@ extern "C" {
     fn maskoracle_torchvision_ops_anchor() -> c_int;
     fn maskoracle_cpu_capability(buf: *mut c_char, len: usize) -> usize;
     fn maskoracle_torch_version() -> c_int;
+    fn maskoracle_set_onednn_enabled(enabled: c_int);
+    fn maskoracle_onednn_enabled() -> c_int;
+}
+
+/// Lets ATen use oneDNN for convolutions (the default) or not (the pinned numerics profile).
+pub fn set_onednn_enabled(enabled: bool) {
+    // SAFETY: sets a flag of ATen's global context; takes a plain integer, never throws.
+    unsafe { maskoracle_set_onednn_enabled(c_int::from(enabled)) }
+}
+
+/// Whether ATen may use oneDNN.
+pub fn onednn_enabled() -> bool {
+    // SAFETY: reads a flag of ATen's global context; never throws.
+    unsafe { maskoracle_onednn_enabled() == 1 }
 }
 
 /// Makes sure the operator registrations are linked into the process and returns how many

@@ -1,8 +1,11 @@
-//! Determinism: the canonical digest of the shipped model's results is identical across intra-op
-//! thread counts (1, 2) and CPU code paths (`ATEN_CPU_CAPABILITY=default|avx2|avx512`, with the
-//! matching `ONEDNN_MAX_CPU_ISA`; avx512 only where the CPU has it), on >= 30 images including
-//! photos. Each configuration runs in a fresh `maskoracle-probe` process, since libtorch reads
-//! these variables when it starts. The agreement rate is printed.
+//! Determinism: the canonical digest of each shipped model's results is identical at 1 and 2
+//! intra-op threads under the pinned `cpu-avx2` numerics profile, on >= 30 images; and how often
+//! every native CPU code path of this machine (`ATEN_CPU_CAPABILITY=default|avx2|avx512` with the
+//! matching `ONEDNN_MAX_CPU_ISA`, oneDNN on, MKL unpinned; avx512 only where the CPU has it)
+//! gives the same bytes is printed. Each
+//! configuration runs in a fresh `maskoracle-probe` process, since libtorch reads these
+//! variables when it starts. The agreement rate is printed, and for the semantic model the
+//! fraction of pixels within 0.01 and 0.001 of flipping (the cliff exact digests sit on).
 
 mod common;
 
@@ -58,84 +61,174 @@ fn cpu_has_avx512() -> bool {
         .unwrap_or(false)
 }
 
-#[test]
-fn digests_agree_across_threads_and_cpu_capabilities() {
-    let model = common::shipped_instance();
+/// One configuration: `None` = the pinned `cpu-avx2` profile; `Some((cap, isa))` = a native
+/// code path forced with `ATEN_CPU_CAPABILITY` and `ONEDNN_MAX_CPU_ISA`.
+type Config = Option<(&'static str, &'static str)>;
+
+/// Runs the probe on `files` under `config` and returns file -> (digest, line).
+fn run_probe(
+    model: &Path,
+    config: Config,
+    threads: u32,
+    files: &[PathBuf],
+    margins: bool,
+) -> BTreeMap<String, (String, serde_json::Value)> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_maskoracle-probe"));
+    cmd.arg("--model")
+        .arg(model)
+        .args(["--threads", &threads.to_string()]);
+    if margins {
+        cmd.arg("--margins");
+    }
+    match config {
+        None => {
+            cmd.env_remove("MASKORACLE_NUMERICS");
+        }
+        Some((cap, isa)) => {
+            cmd.env("MASKORACLE_NUMERICS", "native")
+                .env("ATEN_CPU_CAPABILITY", cap)
+                .env("ONEDNN_MAX_CPU_ISA", isa)
+                .env_remove("MKL_CBWR")
+                .env_remove("MKL_ENABLE_INSTRUCTIONS");
+        }
+    }
+    let out = cmd.args(files).output().expect("probe runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    let (profile, results) = lines.split_last().expect("lines");
+    let got_cap = profile["profile"]["cpu_capability"]
+        .as_str()
+        .expect("capability")
+        .to_ascii_lowercase();
+    let want_cap = config.map_or("avx2", |c| c.0);
+    assert_eq!(got_cap, want_cap, "the requested code path took effect");
+    let want_numerics = if config.is_none() {
+        "cpu-avx2"
+    } else {
+        "native"
+    };
+    assert_eq!(profile["profile"]["numerics"], want_numerics);
+    assert_eq!(profile["profile"]["intra_op_threads"], threads);
+    results
+        .iter()
+        .map(|r| {
+            assert_eq!(r["status"], "Ok", "{r}");
+            (
+                r["file"].as_str().expect("file").to_string(),
+                (r["digest"].as_str().expect("digest").to_string(), r.clone()),
+            )
+        })
+        .collect()
+}
+
+/// Digests of every image at 1 and 2 threads under the pinned profile must be equal; the native
+/// code paths' agreement with it is printed.
+fn check_model(name: &str, model: &Path, files: &[PathBuf]) {
     assert!(
         model.join("model.pt").is_file(),
         "shipped model missing at {}",
         model.display()
     );
-    let tmp = std::env::temp_dir().join(format!("mo-determinism-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).expect("tmp");
-    let files = corpus(&tmp);
-    assert!(files.len() >= 30, "corpus has {} images", files.len());
-    let mut caps = vec![("default", "SSE41"), ("avx2", "AVX2")];
+    assert!(
+        files.len() >= 30,
+        "{name}: corpus has {} images",
+        files.len()
+    );
+    let mut configs: Vec<Config> = vec![None, Some(("default", "SSE41")), Some(("avx2", "AVX2"))];
     if cpu_has_avx512() {
-        caps.push(("avx512", "AVX512_CORE"));
+        configs.push(Some(("avx512", "AVX512_CORE")));
     }
     // file -> configuration -> digest
     let mut digests: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for (cap, isa) in &caps {
+    let mut near = (0.0f64, 0.0f64, 0usize);
+    for config in &configs {
         for threads in [1, 2] {
-            let out = Command::new(env!("CARGO_BIN_EXE_maskoracle-probe"))
-                .arg("--model")
-                .arg(&model)
-                .args(["--threads", &threads.to_string()])
-                .args(&files)
-                .env("ATEN_CPU_CAPABILITY", cap)
-                .env("ONEDNN_MAX_CPU_ISA", isa)
-                .output()
-                .expect("probe runs");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let lines: Vec<serde_json::Value> = stdout
-                .lines()
-                .map(|l| serde_json::from_str(l).expect("json line"))
-                .collect();
-            let (profile, results) = lines.split_last().expect("lines");
-            let got_cap = profile["profile"]["cpu_capability"]
-                .as_str()
-                .expect("capability");
-            assert_eq!(
-                got_cap.to_ascii_lowercase(),
-                *cap,
-                "ATEN_CPU_CAPABILITY took effect"
-            );
-            assert_eq!(profile["profile"]["intra_op_threads"], threads);
-            let config = format!("{cap}/{threads}t");
-            for r in results {
-                assert_eq!(r["status"], "Ok", "{r}");
+            let margins = config.is_none() && threads == 2;
+            let label = format!("{}/{threads}t", config.map_or("cpu-avx2", |c| c.0));
+            for (file, (digest, line)) in run_probe(model, *config, threads, files, margins) {
+                if let Some(m) = line.get("near_threshold").filter(|m| !m.is_null()) {
+                    near.0 += m["within_0_01"].as_f64().unwrap_or(0.0);
+                    near.1 += m["within_0_001"].as_f64().unwrap_or(0.0);
+                    near.2 += 1;
+                }
                 digests
-                    .entry(r["file"].as_str().expect("file").to_string())
+                    .entry(file)
                     .or_default()
-                    .insert(
-                        config.clone(),
-                        r["digest"].as_str().expect("digest").to_string(),
-                    );
+                    .insert(label.clone(), digest);
             }
         }
     }
-    let configs = caps.len() * 2;
+    // The pinned profile is the consensus profile: 1 and 2 threads must agree on every image.
+    let pinned = ["cpu-avx2/1t", "cpu-avx2/2t"];
     let mut disagree = Vec::new();
     for (file, by_config) in &digests {
-        assert_eq!(by_config.len(), configs);
-        let first = by_config.values().next().expect("a digest");
-        if by_config.values().any(|d| d != first) {
+        assert_eq!(by_config.len(), configs.len() * 2);
+        if by_config[pinned[0]] != by_config[pinned[1]] {
             disagree.push(format!("{file}: {by_config:?}"));
         }
     }
     let agree = digests.len() - disagree.len();
     eprintln!(
-        "determinism: {agree}/{} images agree across {configs} configurations ({}) = {:.1}%",
+        "determinism {name}: {agree}/{} images give identical digests at 1 and 2 threads under the pinned cpu-avx2 profile = {:.1}%",
         digests.len(),
-        caps.iter().map(|c| c.0).collect::<Vec<_>>().join(", "),
         100.0 * agree as f64 / digests.len() as f64
     );
-    std::fs::remove_dir_all(&tmp).ok();
+    // The native code paths are not a consensus profile: how often each one happens to give the
+    // pinned profile's bytes is measured and printed, not required (docs/determinism.md).
+    let mut native: Vec<String> = digests
+        .values()
+        .next()
+        .map(|m| {
+            m.keys()
+                .filter(|k| !k.starts_with("cpu-avx2"))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    native.sort();
+    for config in &native {
+        let same = digests
+            .values()
+            .filter(|m| m[config.as_str()] == m[pinned[1]])
+            .count();
+        eprintln!(
+            "determinism {name}: native {config} (oneDNN on, MKL unpinned) equals the pinned digest on {same}/{} images",
+            digests.len()
+        );
+    }
+    if near.2 > 0 {
+        eprintln!(
+            "determinism {name}: mean fraction of pixels within 0.01 of a flip {:.4}%, within 0.001 {:.4}% ({} images)",
+            100.0 * near.0 / near.2 as f64,
+            100.0 * near.1 / near.2 as f64,
+            near.2
+        );
+    }
     assert!(disagree.is_empty(), "{disagree:#?}");
+}
+
+#[test]
+fn shapes_digests_agree_across_threads_and_cpu_code_paths() {
+    let tmp = std::env::temp_dir().join(format!("mo-determinism-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let files = corpus(&tmp);
+    check_model("shapes-maskrcnn", &common::shipped_instance(), &files);
+    std::fs::remove_dir_all(&tmp).ok();
+}
+
+#[test]
+fn selfie_digests_agree_across_threads_and_cpu_code_paths() {
+    let files = common::files(
+        &common::crate_dir().join("tests/data/corpus"),
+        &["png", "jpg"],
+    );
+    check_model("selfie-segmentation", &common::shipped_semantic(), &files);
 }

@@ -102,10 +102,87 @@ fn round(v: f64, dp: i32) -> f64 {
     (v * f).round() / f
 }
 
+/// Tolerances of the raw (pre-canonical) comparison with the committed Python reference.
+///
+/// The reference was recorded once, on one machine; the test runs on whatever x86-64 CPU CI
+/// has. libtorch, oneDNN and MKL choose their kernels from the CPU (AVX2 or AVX-512 loops, GEMM
+/// blocking sized to the caches), so float32 sums happen in another order and the raw outputs
+/// differ in the last bits: measured, scores in the 6th decimal (1e-6) on 11 of 36 runs between
+/// an AVX2-only AMD machine and an AVX-512 one, boxes and mask areas equal. The tolerances are
+/// two orders of magnitude above that noise and far below anything a wrong model, input or
+/// pre-processing gives (those move scores by 1e-2 and boxes by pixels). They bound raw floats
+/// only: the canonical results, which consensus compares, are checked exactly against committed
+/// vectors in `tests/canonical_vectors.rs`.
+const SCORE_TOL: f64 = 1e-4;
+/// Box coordinates, in input pixels (the reference keeps 3 decimals).
+const BOX_TOL: f64 = 0.05;
+/// Mask area: pixels whose probability sits within float noise of the 0.5 threshold can flip.
+fn area_tol(area: f64) -> f64 {
+    (area * 0.002).max(2.0)
+}
+
+/// `d <= tol`, false for NaN (a missing value).
+fn within(d: f64, tol: f64) -> bool {
+    d <= tol
+}
+
+/// Compares one raw record with the reference's, within the tolerances; returns what differs.
+fn compare_record(want: &serde_json::Value, got: &serde_json::Value) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    if let Some(got_dets) = got["detections"].as_array() {
+        let want_dets = want["detections"].as_array().cloned().unwrap_or_default();
+        if want_dets.len() != got_dets.len() {
+            return vec![format!(
+                "{} detections, reference {}",
+                got_dets.len(),
+                want_dets.len()
+            )];
+        }
+        for (i, (w, g)) in want_dets.iter().zip(got_dets).enumerate() {
+            if w["label"] != g["label"] {
+                diffs.push(format!(
+                    "detection {i}: label {} vs {}",
+                    g["label"], w["label"]
+                ));
+            }
+            let ds = (num(&w["score"]) - num(&g["score"])).abs();
+            if !within(ds, SCORE_TOL) {
+                diffs.push(format!("detection {i}: score differs by {ds:e}"));
+            }
+            for j in 0..4 {
+                let db = (num(&w["box"][j]) - num(&g["box"][j])).abs();
+                if !within(db, BOX_TOL) {
+                    diffs.push(format!("detection {i}: box[{j}] differs by {db}"));
+                }
+            }
+            let wa = num(&w["mask_area"]);
+            let da = (wa - num(&g["mask_area"])).abs();
+            if !within(da, area_tol(wa)) {
+                diffs.push(format!("detection {i}: mask area differs by {da}"));
+            }
+        }
+    } else {
+        let w = want["class_pixels"].as_array().cloned().unwrap_or_default();
+        let g = got["class_pixels"].as_array().cloned().unwrap_or_default();
+        if w.len() != g.len() {
+            diffs.push("class count differs".into());
+        }
+        for (c, (a, b)) in w.iter().zip(&g).enumerate() {
+            let d = (num(a) - num(b)).abs();
+            if !within(d, area_tol(num(a))) {
+                diffs.push(format!("class {c}: {d} pixels differ"));
+            }
+        }
+    }
+    diffs
+}
+
 /// Rust runs the same TorchScript file on the same pixels at the same thread count as the
-/// committed Python reference (inference/models/python_reference.py) and gets the same outputs.
+/// committed Python reference (inference/models/python_reference.py) and gets the same outputs,
+/// within the tolerances above.
 #[test]
-fn rust_outputs_equal_python_outputs_for_the_shipped_models() {
+fn rust_outputs_match_python_outputs_for_the_shipped_models() {
     let fx: serde_json::Value =
         serde_json::from_slice(&std::fs::read(reference_path()).expect("python_reference.json"))
             .expect("json");
@@ -115,6 +192,7 @@ fn rust_outputs_equal_python_outputs_for_the_shipped_models() {
         .unwrap_or_else(|| common::crate_dir().join(".."));
     let shipped = common::shipped_instance();
     let mut compared = 0usize;
+    let mut bit_equal = 0usize;
     let mut mismatches = Vec::new();
     for m in fx["models"].as_array().expect("models") {
         let dir = m["dir"].as_str().expect("dir");
@@ -137,6 +215,7 @@ fn rust_outputs_equal_python_outputs_for_the_shipped_models() {
             let bytes = std::fs::read(repo.join(image)).expect("image");
             let d = decode::decode(&bytes, &decode::DecodeLimits::V1).expect("decodes");
             let rgb_sha = hex::encode(Sha256::digest(d.rgb.as_raw()));
+            // Decoding is integer work: it must agree exactly.
             if rgb_sha != run["rgb_sha256"].as_str().expect("rgb sha") {
                 mismatches.push(format!("{image}: decoded pixels differ from Pillow's"));
                 continue;
@@ -149,15 +228,19 @@ fn rust_outputs_equal_python_outputs_for_the_shipped_models() {
                 RawOutput::Semantic(l) => semantic_record(&l),
             };
             compared += 1;
-            for (k, v) in got.as_object().expect("record") {
-                if &run[k] != v {
-                    mismatches.push(format!("{image} threads={threads}: {k} differs"));
-                }
+            let exact = got
+                .as_object()
+                .expect("record")
+                .iter()
+                .all(|(k, v)| &run[k] == v);
+            bit_equal += usize::from(exact);
+            for d in compare_record(run, &got) {
+                mismatches.push(format!("{image} threads={threads}: {d}"));
             }
         }
     }
     eprintln!(
-        "python reference: {compared} runs compared, {} mismatches",
+        "python reference: {compared} runs compared, {bit_equal} equal to the printed digits, {} outside the tolerances",
         mismatches.len()
     );
     assert!(
@@ -165,6 +248,44 @@ fn rust_outputs_equal_python_outputs_for_the_shipped_models() {
         "the reference covers the scenes and photos at 1 and 2 threads"
     );
     assert!(mismatches.is_empty(), "{mismatches:#?}");
+}
+
+#[test]
+fn the_raw_comparison_fails_on_a_changed_output() {
+    let want = serde_json::json!({"detections": [
+        {"label": 1, "score": 0.912345, "box": [1.0, 2.0, 30.0, 40.0], "mask_area": 900}
+    ]});
+    let mut noise = want.clone();
+    noise["detections"][0]["score"] = serde_json::json!(0.912346);
+    noise["detections"][0]["box"][2] = serde_json::json!(30.001);
+    noise["detections"][0]["mask_area"] = serde_json::json!(901);
+    assert!(
+        compare_record(&want, &noise).is_empty(),
+        "noise is tolerated"
+    );
+    for (key, value) in [
+        ("score", serde_json::json!(0.902345)),
+        ("label", serde_json::json!(2)),
+        ("mask_area", serde_json::json!(880)),
+    ] {
+        let mut changed = want.clone();
+        changed["detections"][0][key] = value;
+        assert!(
+            !compare_record(&want, &changed).is_empty(),
+            "{key} change is caught"
+        );
+    }
+    let mut moved = want.clone();
+    moved["detections"][0]["box"][0] = serde_json::json!(2.0);
+    assert!(
+        !compare_record(&want, &moved).is_empty(),
+        "a 1 px box shift is caught"
+    );
+    let fewer = serde_json::json!({"detections": []});
+    assert!(
+        !compare_record(&want, &fewer).is_empty(),
+        "a dropped detection is caught"
+    );
 }
 
 fn instance_record(o: &InstanceOutput, thr: f64) -> serde_json::Value {

@@ -43,10 +43,17 @@ use crate::bindings::{
 use crate::chain::{read_provider, tokens, Contracts, Deployment, Mined, TxSender, TxSettings};
 use crate::storage::{ImportParams, SharedStorage};
 
-/// The default sample image (see `assets/samples/README.md`).
-pub const DEFAULT_IMAGE: &str = "assets/samples/scene_4242_0001.png";
-/// The shipped model.
-pub const DEFAULT_MODEL: &str = "inference/models/shapes-maskrcnn";
+/// The default image: a public-domain photo of a person (NASA's astronaut portrait, from
+/// scikit-image; see `inference/tests/data/photos/PROVENANCE.md`).
+pub const DEFAULT_IMAGE: &str = "inference/tests/data/photos/astronaut.png";
+/// The default model: MediaPipe's pretrained selfie segmentation, converted to TorchScript
+/// (`inference/models/selfie-segmentation/`, semantic: background / person).
+pub const DEFAULT_MODEL: &str = "inference/models/selfie-segmentation";
+/// The instance-segmentation sample (`--instance`): a generated scene (see
+/// `assets/samples/README.md`).
+pub const INSTANCE_IMAGE: &str = "assets/samples/scene_4242_0001.png";
+/// The instance-segmentation model (`--instance`): the shapes Mask R-CNN trained by the project.
+pub const INSTANCE_MODEL: &str = "inference/models/shapes-maskrcnn";
 /// anvil's first dev account: deploys, owns the example consumer, publishes and requests.
 const DEPLOYER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 /// Dev accounts anvil creates (and the deploy script funds).
@@ -63,12 +70,18 @@ pub struct DevnetArgs {
     /// Workers (the last K) that commit a wrong result, to watch slashing.
     #[arg(long, default_value_t = 0)]
     pub faulty: u32,
-    /// Image to segment (default: the bundled sample `assets/samples/scene_4242_0001.png`).
+    /// Image to segment (default: the astronaut photo, or with `--instance` the generated
+    /// scene `assets/samples/scene_4242_0001.png`).
     #[arg(long)]
     pub image: Option<PathBuf>,
-    /// Model directory to publish and register (default: the shipped shapes-maskrcnn).
+    /// Model directory to publish and register (default: the shipped selfie-segmentation, or
+    /// with `--instance` the shipped shapes-maskrcnn).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// The instance-segmentation path: the shapes Mask R-CNN on a generated scene instead of the
+    /// person segmentation of a photo.
+    #[arg(long)]
+    pub instance: bool,
     /// Workers drawn per task (R; default: all the workers).
     #[arg(long)]
     pub replication: Option<u8>,
@@ -320,14 +333,20 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
     anyhow::ensure!(args.block_time > 0.0, "--block-time must be positive");
 
     let root = repo_root()?;
-    let image = args
-        .image
-        .clone()
-        .unwrap_or_else(|| root.join(DEFAULT_IMAGE));
-    let model_dir = args
-        .model
-        .clone()
-        .unwrap_or_else(|| root.join(DEFAULT_MODEL));
+    let image = args.image.clone().unwrap_or_else(|| {
+        root.join(if args.instance {
+            INSTANCE_IMAGE
+        } else {
+            DEFAULT_IMAGE
+        })
+    });
+    let model_dir = args.model.clone().unwrap_or_else(|| {
+        root.join(if args.instance {
+            INSTANCE_MODEL
+        } else {
+            DEFAULT_MODEL
+        })
+    });
     let image_bytes =
         std::fs::read(&image).with_context(|| format!("reading the image {}", image.display()))?;
     anyhow::ensure!(

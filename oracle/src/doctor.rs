@@ -11,6 +11,10 @@ pub struct DoctorReport {
     pub intra_op_threads: i32,
     /// Whether a CUDA device is visible.
     pub cuda: bool,
+    /// The numerical code path in effect (`cpu-avx2` is the one workers agree on).
+    pub numerics: &'static str,
+    /// ATen's CPU code path in effect (`AVX2` under the pinned profile).
+    pub cpu_capability: String,
     /// Result of a small libtorch computation (sum of squares of 0..10, expected 285).
     pub libtorch_check: i64,
 }
@@ -22,6 +26,8 @@ pub fn report() -> anyhow::Result<DoctorReport> {
         maskoracle_version: env!("CARGO_PKG_VERSION"),
         intra_op_threads: profile.intra_op_threads,
         cuda: profile.cuda,
+        numerics: profile.numerics.name(),
+        cpu_capability: profile.cpu_capability.clone(),
         libtorch_check: maskoracle_inference::torch_sum_of_squares(10)?,
     })
 }
@@ -36,6 +42,8 @@ pub fn run(json: bool) -> anyhow::Result<()> {
         println!("maskoracle        {}", r.maskoracle_version);
         println!("intra-op threads  {}", r.intra_op_threads);
         println!("cuda              {}", r.cuda);
+        println!("numerics          {}", r.numerics);
+        println!("cpu capability    {}", r.cpu_capability);
         println!("libtorch check    {} (expected 285)", r.libtorch_check);
     }
     anyhow::ensure!(r.libtorch_check == 285, "libtorch returned a wrong result");

@@ -134,6 +134,15 @@ impl Worker {
             cfg.data_dir.join("models"),
         ));
         maskoracle_inference::set_intra_op_threads(cfg.worker.intra_op_threads);
+        let numerics = maskoracle_inference::numerics::in_effect();
+        anyhow::ensure!(
+            !matches!(role, Role::Worker)
+                || numerics == maskoracle_inference::numerics::Numerics::CpuAvx2,
+            "the worker runs only on the pinned cpu-avx2 numerics profile (this process: {}); \
+             unset {} or set it to cpu-avx2 (docs/determinism.md)",
+            numerics.name(),
+            maskoracle_inference::numerics::ENV
+        );
         Ok(Self {
             compute_slots: Arc::new(Semaphore::new(cfg.worker.max_concurrent_tasks)),
             role,

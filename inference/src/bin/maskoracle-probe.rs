@@ -5,8 +5,13 @@
 //! need a new process per configuration (`ATEN_CPU_CAPABILITY` is read when libtorch starts).
 //!
 //! ```text
-//! maskoracle-probe --model DIR [--threads N] [--repeat K] FILE...
+//! maskoracle-probe --model DIR [--threads N] [--repeat K] [--margins] FILE...
 //! ```
+//!
+//! With `--margins`, each line of a semantic model also carries `near_threshold`: the fraction
+//! of working-grid pixels whose decision sits within 0.01 and 0.001 of flipping (half the gap
+//! between the two most probable classes; for two classes, `|p - 0.5|`), the cliff on which
+//! exact digests sit.
 //!
 //! With `--repeat K` (K > 1), after [`WARM_UP`] untimed runs, each file is segmented K times
 //! (`median_s`: the whole `Segmenter::segment`, bytes to canonical result) and, for decoded
@@ -66,6 +71,38 @@ fn model_only(
     serde_json::json!({"model_median_s": median(times), "raw_masks_sha256": masks})
 }
 
+/// Fractions of pixels within 0.01 and 0.001 of a decision flip (semantic models only).
+fn margins(segmenter: &Segmenter, seg: &maskoracle_inference::Segmentation) -> serde_json::Value {
+    let Some(working) = seg.working.as_ref() else {
+        return serde_json::Value::Null;
+    };
+    let raw = segmenter
+        .model()
+        .infer_rgb(working.as_raw(), working.width(), working.height());
+    let Ok(RawOutput::Semantic(logits)) = raw else {
+        return serde_json::Value::Null;
+    };
+    let gaps = logits
+        .f_to_kind(Kind::Float)
+        .and_then(|l| l.f_softmax(0, Kind::Float))
+        .and_then(|p| p.f_topk(2.min(p.size()[0]), 0, true, true))
+        .and_then(|(top, _)| {
+            if top.size()[0] < 2 {
+                return tch::Tensor::f_ones_like(&top.f_select(0, 0)?);
+            }
+            top.f_select(0, 0)?
+                .f_sub(&top.f_select(0, 1)?)?
+                .f_div_scalar(2.0)
+        })
+        .and_then(|g| Vec::<f32>::try_from(&g.f_flatten(0, -1)?));
+    let Ok(gaps) = gaps else {
+        return serde_json::Value::Null;
+    };
+    let n = gaps.len().max(1) as f64;
+    let within = |eps: f32| gaps.iter().filter(|&&g| g < eps).count() as f64 / n;
+    serde_json::json!({"pixels": gaps.len(), "within_0_01": within(0.01), "within_0_001": within(0.001)})
+}
+
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -74,9 +111,14 @@ fn peak_rss_kib() -> Option<u64> {
 
 fn main() -> ExitCode {
     let malloc = maskoracle_inference::allocator::tune();
+    if let Err(e) = maskoracle_inference::numerics::pin() {
+        eprintln!("maskoracle-probe: {e}");
+        return ExitCode::FAILURE;
+    }
     let mut model = None;
     let mut threads = 1;
     let mut repeat = 1usize;
+    let mut want_margins = false;
     let mut files = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -84,11 +126,14 @@ fn main() -> ExitCode {
             "--model" => model = args.next().map(PathBuf::from),
             "--threads" => threads = args.next().and_then(|v| v.parse().ok()).unwrap_or(0),
             "--repeat" => repeat = args.next().and_then(|v| v.parse().ok()).unwrap_or(0),
+            "--margins" => want_margins = true,
             _ => files.push(PathBuf::from(a)),
         }
     }
     let Some(model) = model.filter(|_| threads > 0 && repeat > 0) else {
-        eprintln!("usage: maskoracle-probe --model DIR [--threads N] [--repeat K] FILE...");
+        eprintln!(
+            "usage: maskoracle-probe --model DIR [--threads N] [--repeat K] [--margins] FILE..."
+        );
         return ExitCode::from(2);
     };
     maskoracle_inference::set_intra_op_threads(threads);
@@ -140,6 +185,11 @@ fn main() -> ExitCode {
                 (line.as_object_mut(), model_only(&segmenter, &seg, repeat))
             {
                 line.extend(extra);
+            }
+        }
+        if want_margins {
+            if let Some(obj) = line.as_object_mut() {
+                obj.insert("near_threshold".into(), margins(&segmenter, &seg));
             }
         }
         println!("{line}");

@@ -26,6 +26,14 @@ pub fn shipped_instance() -> PathBuf {
         .unwrap_or_else(|| crate_dir().join("models/shapes-maskrcnn"))
 }
 
+/// The shipped semantic model (MediaPipe's selfie segmentation, converted by
+/// `inference/models/convert_tflite.py`). `MASKORACLE_SELFIE_MODEL` overrides the path.
+pub fn shipped_semantic() -> PathBuf {
+    std::env::var_os("MASKORACLE_SELFIE_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate_dir().join("models/selfie-segmentation"))
+}
+
 /// Directory of the held-out generated scenes (PNG + ground-truth JSON, seed 9001).
 pub fn scenes_dir() -> PathBuf {
     std::env::var_os("MASKORACLE_SCENES_DIR")
