@@ -57,6 +57,8 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     IRandomnessSource public immutable randomness;
     /// @dev Copy of workerRegistry.taskStake().
     uint256 private immutable _taskStake;
+    /// @dev Copy of randomness.needsRequest(): whether request calls randomness.requestSeed.
+    bool private immutable _requestSeeds;
 
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
@@ -102,6 +104,7 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         workerRegistry = workerRegistry_;
         randomness = randomness_;
         _taskStake = workerRegistry_.taskStake();
+        _requestSeeds = randomness_.needsRequest();
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -144,7 +147,7 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         }
         taskId = ++_taskCount;
         _storeTask(taskId, p, fee);
-        randomness.requestSeed(taskId);
+        if (_requestSeeds) randomness.requestSeed(taskId);
     }
 
     /// @inheritdoc ITaskHub
@@ -207,13 +210,12 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     /// @inheritdoc ITaskHub
     function reveal(uint256 taskId, bytes32 resultSha256, bytes calldata summary) external nonReentrant {
         Task storage t = _tasks[taskId];
-        TaskStatus st = t.status;
-        if (st == TaskStatus.Requested && block.timestamp > t.commitDeadline && t.leaderCount >= t.quorum) {
+        if (_quorumAtDeadline(t)) {
             // Commits closed at the deadline with a quorum: reveals open now.
             t.status = TaskStatus.Revealing;
             emit ConsensusReached(taskId, _records[taskId].hashOrSha);
         } else {
-            _requireStatus(taskId, st, TaskStatus.Revealing);
+            _requireStatus(taskId, t.status, TaskStatus.Revealing);
         }
         if (block.timestamp > t.revealDeadline) revert TaskHubRevealDeadlinePassed(taskId, t.revealDeadline);
         Contribution storage c =
@@ -253,7 +255,8 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     /// @inheritdoc ITaskHub
     function finalize(uint256 taskId, bytes calldata summary) external nonReentrant {
         Task storage t = _tasks[taskId];
-        _requireStatus(taskId, t.status, TaskStatus.Revealing);
+        // A task whose commits closed at the deadline with a quorum but no reveal is still Requested.
+        if (!_quorumAtDeadline(t)) _requireStatus(taskId, t.status, TaskStatus.Revealing);
         if (block.timestamp <= t.revealDeadline) {
             revert TaskHubRevealDeadlineNotPassed(taskId, t.revealDeadline);
         }
@@ -413,9 +416,12 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     function _storeTask(uint256 taskId, RequestParams calldata p, uint96 fee) private {
         uint40 commitDeadline = uint40(block.timestamp + p.commitWindow);
         // What a commit must repeat: binds it to this request on this hub and chain (a result computed
-        // for another request at the same id, e.g. before a reorg, cannot settle this one). 176 bits,
-        // stored in the task's third slot.
-        bytes22 requestHash = bytes22(keccak256(abi.encode(block.chainid, address(this), taskId, msg.sender, fee, p)));
+        // for another request at the same id, e.g. before a reorg, cannot settle this one): the call's
+        // whole calldata (all the params), requester, fee, id, hub and chain. 176 bits, stored in the
+        // task's third slot.
+        bytes22 requestHash = bytes22(
+            keccak256(abi.encode(block.chainid, address(this), taskId, msg.sender, fee, keccak256(msg.data)))
+        );
         Task memory tk = Task({
             requester: msg.sender,
             modelId: p.modelId,
@@ -435,7 +441,7 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
             requestHash: requestHash
         });
         _tasks[taskId] = tk;
-        emit TaskRequested(taskId, msg.sender, p.modelId, tk, p.input, p.params, bytes32(requestHash));
+        emit TaskRequested(taskId, msg.sender, p.modelId, tk, p.input, p.params);
     }
 
     /// @dev Draws and stores the task's workers. The seed mixes the source's randomness with the task
@@ -635,6 +641,11 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         bytes32 raw;
         (status, raw) = randomness.seedOf(address(this), taskId, requestBlock);
         if (status == IRandomnessSource.SeedStatus.Ready) seed = keccak256(abi.encode(raw, taskId));
+    }
+
+    /// @dev Still Requested, commits closed by the deadline, and Q or more commits on one hash.
+    function _quorumAtDeadline(Task storage t) private view returns (bool) {
+        return t.status == TaskStatus.Requested && block.timestamp > t.commitDeadline && t.leaderCount >= t.quorum;
     }
 
     function _requestedTask(uint256 taskId) private view returns (Task storage t) {

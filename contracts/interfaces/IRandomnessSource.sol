@@ -15,7 +15,11 @@ interface IRandomnessSource {
     }
 
     /// @notice Asks for the randomness of task `taskId` of the calling hub, requested in this block.
+    /// Called by the hub in the request transaction only when `needsRequest()`.
     function requestSeed(uint256 taskId) external;
+
+    /// @notice Whether the hub must call `requestSeed` for each task (constant; read once by the hub).
+    function needsRequest() external pure returns (bool);
 
     /// @notice The randomness of task `taskId` of `hub`, requested in block `requestBlock`.
     /// @return status Pending, Ready or Expired.

@@ -175,15 +175,14 @@ interface ITaskHub {
     event Withdrawn(address indexed account, uint256 amount);
     /// @dev A task was requested; reward + fee moved from the requester's balance into escrow. `task` is
     /// the stored record (deadlines, R, Q, reward, fee, request block, callback gas limit, request hash);
-    /// `requestHash` (= task.requestHash, zero-padded) is what commits must repeat.
+    /// `bytes32(task.requestHash)` (zero-padded) is what commits must repeat.
     event TaskRequested(
         uint256 indexed taskId,
         address indexed requester,
         uint32 indexed modelId,
         Task task,
         string input,
-        bytes params,
-        bytes32 requestHash
+        bytes params
     );
     /// @dev The task's workers were drawn with `seed`, in slot order.
     event WorkersDrawn(uint256 indexed taskId, bytes32 seed, address[] workers);

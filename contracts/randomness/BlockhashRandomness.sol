@@ -18,6 +18,11 @@ contract BlockhashRandomness is IRandomnessSource {
     function requestSeed(uint256) external pure {}
 
     /// @inheritdoc IRandomnessSource
+    function needsRequest() external pure returns (bool) {
+        return false;
+    }
+
+    /// @inheritdoc IRandomnessSource
     function seedOf(address, uint256, uint256 requestBlock)
         external
         view

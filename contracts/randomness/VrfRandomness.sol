@@ -79,6 +79,11 @@ contract VrfRandomness is IRandomnessSource, VRFConsumerBaseV2Plus {
     }
 
     /// @inheritdoc IRandomnessSource
+    function needsRequest() external pure returns (bool) {
+        return true;
+    }
+
+    /// @inheritdoc IRandomnessSource
     function seedOf(address hub_, uint256 taskId, uint256)
         external
         view

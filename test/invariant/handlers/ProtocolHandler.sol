@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
+import {RequestHashSlot} from "../../utils/RequestHashSlot.sol";
 import {Test} from "forge-std/Test.sol";
 import {TestToken} from "../../../contracts/devnet/TestToken.sol";
 import {ITaskHub} from "../../../contracts/interfaces/ITaskHub.sol";
@@ -140,6 +141,7 @@ contract ProtocolHandler is Test {
             replication: uint8(r),
             quorum: uint8(q),
             reward: uint96(reward),
+            maxFee: type(uint96).max,
             commitWindow: 10 minutes,
             revealWindow: 10 minutes,
             callbackGasLimit: a == address(consumer) ? CONSUMER_CALLBACK_GAS : 0,
@@ -159,7 +161,7 @@ contract ProtocolHandler is Test {
         uint256 variant = who % 5 == 0 ? 2 : 1; // one commit in five dissents
         bytes32 d = _digest(id, variant);
         vm.prank(w);
-        hub.commit(id, ResultHash.resultHash(id, d), ResultHash.resultSeal(w, id, d));
+        hub.commit(id, RequestHashSlot.read(address(hub), id), ResultHash.resultHash(id, d), ResultHash.resultSeal(w, id, d));
         ghostVariant[id][w] = variant;
         ++calls["commit"];
         _record(id);
@@ -219,7 +221,7 @@ contract ProtocolHandler is Test {
                 } else {
                     bytes32 d = _digest(id, 1);
                     vm.prank(w);
-                    hub.commit(id, ResultHash.resultHash(id, d), ResultHash.resultSeal(w, id, d));
+                    hub.commit(id, RequestHashSlot.read(address(hub), id), ResultHash.resultHash(id, d), ResultHash.resultSeal(w, id, d));
                     ghostVariant[id][w] = 1;
                 }
             }
