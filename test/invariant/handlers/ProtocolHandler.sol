@@ -33,6 +33,27 @@ contract ProtocolHandler is Test {
     /// @dev Fingerprint of a task when it became terminal (0 while live).
     mapping(uint256 taskId => bytes32) public ghostTerminalPrint;
     mapping(bytes32 action => uint256) public calls;
+    /// @dev keccak of the workers a task's draw gave when its randomness was first seen available
+    /// (0 before); every later preview and the stored draw must give the same.
+    mapping(uint256 taskId => bytes32) public ghostDraw;
+    /// @dev Pool changes (stake, unstake, opt-in/out) made while some task was requested and undrawn.
+    uint256 public ghostPoolChangesUnderPendingDraws;
+
+    /// @dev Runs after each handler call: records first draws, counts pool changes under pending draws.
+    modifier recordDraws(bool poolChange) {
+        _;
+        uint256 n = hub.taskCount();
+        bool pending;
+        for (uint256 id = 1; id <= n; ++id) {
+            if (hub.task(id).status == ITaskHub.TaskStatus.Requested && hub.contributions(id).length == 0) {
+                pending = true;
+            }
+            if (ghostDraw[id] != bytes32(0)) continue;
+            bytes32 d = drawPrint(id);
+            if (d != bytes32(0)) ghostDraw[id] = d;
+        }
+        if (poolChange && pending) ++ghostPoolChangesUnderPendingDraws;
+    }
 
     constructor(
         TaskHub hub_,
@@ -90,7 +111,7 @@ contract ProtocolHandler is Test {
 
     /*////////////////////////////////////////////////////////////// stakes */
 
-    function stake(uint256 who, uint256 amount) external {
+    function stake(uint256 who, uint256 amount) external recordDraws(true) {
         address w = workers[who % workers.length];
         amount = _bound(amount, 1, 400e18);
         token.mint(w, amount);
@@ -101,7 +122,7 @@ contract ProtocolHandler is Test {
         ++calls["stake"];
     }
 
-    function requestUnstake(uint256 who, uint256 amount) external {
+    function requestUnstake(uint256 who, uint256 amount) external recordDraws(true) {
         address w = workers[who % workers.length];
         uint256 free = registry.freeStake(w);
         if (free == 0) return;
@@ -119,7 +140,7 @@ contract ProtocolHandler is Test {
         } catch {}
     }
 
-    function toggleOptIn(uint256 who) external {
+    function toggleOptIn(uint256 who) external recordDraws(true) {
         address w = workers[who % workers.length];
         bool optedIn = registry.isOptedIn(w, modelId);
         vm.prank(w);
@@ -130,7 +151,7 @@ contract ProtocolHandler is Test {
 
     /*////////////////////////////////////////////////////////////// tasks */
 
-    function request(uint256 who, uint256 r, uint256 q, uint256 reward) external {
+    function request(uint256 who, uint256 r, uint256 q, uint256 reward) external recordDraws(false) {
         if (hub.taskCount() >= MAX_TASKS) return;
         address a = requesters[who % requesters.length];
         r = _bound(r, 1, 3);
@@ -154,7 +175,7 @@ contract ProtocolHandler is Test {
         ++calls["request"];
     }
 
-    function commit(uint256 taskSeed, uint256 who) external {
+    function commit(uint256 taskSeed, uint256 who) external recordDraws(false) {
         uint256 id = _taskIn(taskSeed, ITaskHub.TaskStatus.Requested);
         if (id == 0) return;
         address w = _drawnOrAny(id, who, ITaskHub.ContributionState.Drawn);
@@ -199,14 +220,18 @@ contract ProtocolHandler is Test {
 
     /// @notice Moves one live task a step towards a terminal state the way honest parties would
     /// (keeps the random sequences from leaving every task half done).
-    function advance(uint256 taskSeed) external {
+    function advance(uint256 taskSeed) external recordDraws(false) {
         uint256 id = _taskIn(taskSeed, ITaskHub.TaskStatus.Revealing);
         if (id == 0) id = _taskIn(taskSeed, ITaskHub.TaskStatus.Requested);
         if (id == 0) return;
         ITaskHub.Task memory t = hub.task(id);
         if (block.number <= uint256(t.requestBlock) + 1) vm.roll(block.number + 2);
         ITaskHub.Contribution[] memory cs = hub.contributions(id);
-        if (t.status == ITaskHub.TaskStatus.Requested) {
+        // Commits closed at the deadline: reveal when a hash has Q commits, else expire.
+        bool closed = t.status == ITaskHub.TaskStatus.Requested && block.timestamp > t.commitDeadline;
+        if (closed && t.leaderCount < t.quorum) {
+            hub.expire(id);
+        } else if (t.status == ITaskHub.TaskStatus.Requested && !closed) {
             (address[] memory ws,) = hub.previewDraw(id);
             if (cs.length == 0 && ws.length < t.replication) {
                 vm.warp(uint256(t.commitDeadline) + 1);
@@ -255,7 +280,7 @@ contract ProtocolHandler is Test {
         _record(id);
     }
 
-    function warp(uint256 secs, uint256 blocks) external {
+    function warp(uint256 secs, uint256 blocks) external recordDraws(false) {
         vm.warp(block.timestamp + _bound(secs, 1, 4 minutes));
         vm.roll(block.number + _bound(blocks, 1, 20));
         ++calls["warp"];
@@ -266,6 +291,14 @@ contract ProtocolHandler is Test {
     /// @notice Fingerprint of everything stored about a task.
     function fingerprint(uint256 id) public view returns (bytes32) {
         return keccak256(abi.encode(hub.task(id), hub.result(id), hub.contributions(id), hub.escrowOf(id)));
+    }
+
+    /// @notice keccak of the task's drawn workers: the stored draw, else the preview once the randomness
+    /// is available (0 when neither).
+    function drawPrint(uint256 id) public view returns (bytes32) {
+        (address[] memory ws, bool stored) = hub.previewDraw(id);
+        if (!stored && ws.length == 0) return bytes32(0);
+        return keccak256(abi.encode(ws));
     }
 
     function summaryOf(uint256 variant) external pure returns (bytes memory) {
