@@ -612,10 +612,9 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         if (block.timestamp > t.commitDeadline) {
             // Commits closed at the deadline: with a quorum, reveals are open.
             if (t.leaderCount >= t.quorum) {
-                return
-                    block.timestamp > t.revealDeadline
-                        ? WaitReason.RevealDeadlinePassed
-                        : WaitReason.AwaitingReveals;
+                return block.timestamp > t.revealDeadline
+                    ? WaitReason.RevealDeadlinePassed
+                    : WaitReason.AwaitingReveals;
             }
             return WaitReason.CommitDeadlinePassed;
         }
@@ -645,7 +644,9 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
 
     /// @dev Still Requested, commits closed by the deadline, and Q or more commits on one hash.
     function _quorumAtDeadline(Task storage t) private view returns (bool) {
-        return t.status == TaskStatus.Requested && block.timestamp > t.commitDeadline && t.leaderCount >= t.quorum;
+        return
+            t.status == TaskStatus.Requested && block.timestamp > t.commitDeadline
+                && t.leaderCount >= t.quorum;
     }
 
     function _requestedTask(uint256 taskId) private view returns (Task storage t) {

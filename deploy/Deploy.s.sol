@@ -40,6 +40,9 @@ contract Deploy is Script {
             revert DeployRandomnessUnsupported(randomness);
         }
         uint256 deployBlock = block.number;
+        // The VRF mock reads blockhash(block.number - 1): a fresh devnet simulates at block 0, while on
+        // chain these transactions land in block 1 or later. Simulation only.
+        if (vrf && block.number == 0) vm.roll(1);
         vm.startBroadcast();
         (, address deployer,) = vm.readCallers();
         IERC20 token;
@@ -85,11 +88,13 @@ contract Deploy is Script {
         vm.serializeAddress(obj, "workerRegistry", address(d.workerRegistry));
         vm.serializeAddress(obj, "taskHub", address(d.taskHub));
         vm.serializeAddress(obj, "exampleConsumer", address(d.exampleConsumer));
-        // Added in v2: the randomness source. vrf* keys are zero with blockhash randomness.
+        // Added in v2: the randomness source. vrf* keys are zero with blockhash randomness. The
+        // subscription id is not recorded (the mock derives it from a block hash the script cannot
+        // know); read it on chain as VrfDevnetSetup(vrfSetup).subscriptionId() if needed.
         vm.serializeString(obj, "randomness", address(d.vrfCoordinator) == address(0) ? "blockhash" : "vrf");
         vm.serializeAddress(obj, "randomnessSource", address(d.randomness));
         vm.serializeAddress(obj, "vrfCoordinator", address(d.vrfCoordinator));
-        vm.serializeUint(obj, "vrfSubscriptionId", d.vrfSubscriptionId);
+        vm.serializeAddress(obj, "vrfSetup", address(d.vrfSetup));
         string memory json = vm.serializeBytes32(
             obj,
             "vrfKeyHash",

@@ -6,7 +6,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Vm} from "forge-std/Vm.sol";
 import {IRandomnessSource} from "../contracts/interfaces/IRandomnessSource.sol";
 import {BlockhashRandomness} from "../contracts/randomness/BlockhashRandomness.sol";
-import {VrfRandomness} from "../contracts/randomness/VrfRandomness.sol";
+import {VrfDevnetSetup} from "./VrfDevnetSetup.sol";
 import {ModelRegistry} from "../contracts/ModelRegistry.sol";
 import {TaskHub} from "../contracts/TaskHub.sol";
 import {WorkerRegistry} from "../contracts/WorkerRegistry.sol";
@@ -55,7 +55,7 @@ library MaskOracleDeployer {
         ExampleConsumer exampleConsumer;
         IRandomnessSource randomness;
         VRFCoordinatorV2_5Mock vrfCoordinator; // zero unless vrfMock
-        uint256 vrfSubscriptionId; // zero unless vrfMock
+        VrfDevnetSetup vrfSetup; // zero unless vrfMock; owns the subscription (`subscriptionId()`)
     }
 
     /// @notice Deploys ModelRegistry, [the VRF mock and its subscription], the randomness source,
@@ -64,22 +64,20 @@ library MaskOracleDeployer {
     function deploy(Config memory c, address deployer) internal returns (Deployment memory d) {
         d.token = c.token;
         d.modelRegistry = new ModelRegistry();
-        if (c.vrfMock) {
-            d.vrfCoordinator = new VRFCoordinatorV2_5Mock(1e17, 1e9, 4e15);
-            d.vrfSubscriptionId = d.vrfCoordinator.createSubscription();
-        }
-        // Next CREATEs: randomness source, registry, hub.
+        if (c.vrfMock) d.vrfCoordinator = new VRFCoordinatorV2_5Mock(1e17, 1e9, 4e15);
+        // Next CREATEs: randomness source (or the VRF set-up that creates it), registry, hub.
         uint64 nonce = VM.getNonce(deployer);
         address predictedHub = VM.computeCreateAddress(deployer, nonce + 2);
         if (c.vrfMock) {
-            d.randomness = new VrfRandomness(
+            d.vrfSetup = new VrfDevnetSetup(
+                d.vrfCoordinator,
                 predictedHub,
-                address(d.vrfCoordinator),
                 VRF_KEY_HASH,
-                d.vrfSubscriptionId,
                 VRF_CONFIRMATIONS,
-                VRF_CALLBACK_GAS
+                VRF_CALLBACK_GAS,
+                VRF_MOCK_FUNDS
             );
+            d.randomness = d.vrfSetup.source();
         } else {
             d.randomness = new BlockhashRandomness();
         }
@@ -90,9 +88,5 @@ library MaskOracleDeployer {
             revert MaskOracleDeployerHubMismatch(predictedHub, address(d.taskHub));
         }
         d.exampleConsumer = new ExampleConsumer(d.taskHub, c.consumerOwner);
-        if (c.vrfMock) {
-            d.vrfCoordinator.fundSubscription(d.vrfSubscriptionId, VRF_MOCK_FUNDS);
-            d.vrfCoordinator.addConsumer(d.vrfSubscriptionId, address(d.randomness));
-        }
     }
 }

@@ -72,7 +72,8 @@ contract TaskGasTest is Fixture {
         q = r;
         for (uint256 i; i < q; ++i) {
             uint256 g = _tx(
-                ws[i], abi.encodeCall(ITaskHub.commit, (taskId, rh, h, ResultHash.resultSeal(ws[i], taskId, d)))
+                ws[i],
+                abi.encodeCall(ITaskHub.commit, (taskId, rh, h, ResultHash.resultSeal(ws[i], taskId, d)))
             );
             c.intrinsic += _lastIntrinsic;
             if (i == 0) c.commitFirst = g;

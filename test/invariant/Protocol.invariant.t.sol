@@ -71,7 +71,9 @@ contract ProtocolInvariantTest is Fixture {
             escrow += hub.escrowOf(id);
         }
         assertEq(
-            token.balanceOf(address(hub)), balances + escrow + hub.reserve(), "hub tokens != balances + escrow"
+            token.balanceOf(address(hub)),
+            balances + escrow + hub.reserve(),
+            "hub tokens != balances + escrow"
         );
         uint256 stakes;
         for (uint256 i; i < handler.workerCount(); ++i) {

@@ -301,7 +301,9 @@ contract AttacksTest is Fixture {
         bytes32 d = _digest(_goodSummary(), _goodSha());
         bytes32 h = ResultHash.resultHash(idB, d);
         bytes32 seal = ResultHash.resultSeal(w, idB, d);
-        vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubRequestHashMismatch.selector, idB, hashA, hashB));
+        vm.expectRevert(
+            abi.encodeWithSelector(ITaskHub.TaskHubRequestHashMismatch.selector, idB, hashA, hashB)
+        );
         vm.prank(w);
         hub.commit(idB, hashA, h, seal);
         // The request hash is in the request event's task record too.

@@ -137,7 +137,8 @@ contract AdversarialTest is Fixture {
         uint256 lockedBefore = registry.workerInfo(ws[2]).locked;
         bytes32 rh = hub.requestHashOf(id);
         vm.prank(ws[2]);
-        (bool ok,) = address(hub).call(abi.encodeCall(ITaskHub.commit, (id, rh, bytes32(uint256(1)), bytes32(0))));
+        (bool ok,) =
+            address(hub).call(abi.encodeCall(ITaskHub.commit, (id, rh, bytes32(uint256(1)), bytes32(0))));
         assertFalse(ok);
         assertLt(vm.lastCallGas().gasTotalUsed, 10_000, "late commit must fail cheaply");
         assertEq(registry.workerInfo(ws[2]).locked, lockedBefore);

@@ -263,9 +263,7 @@ contract TaskHubTest is Fixture {
         uint256 id = _request(7, 4);
         (, ITaskHub.WaitReason why) = hub.taskState(id);
         assertEq(uint8(why), uint8(ITaskHub.WaitReason.NotEnoughWorkers));
-        vm.expectRevert(
-            abi.encodeWithSelector(ITaskHub.TaskHubNotEnoughWorkers.selector, id, 5, 7)
-        );
+        vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubNotEnoughWorkers.selector, id, 5, 7));
         hub.draw(id);
     }
 
@@ -716,14 +714,21 @@ contract TaskHubTest is Fixture {
     function test_Constructor_RevertWhen_ZeroAddress() public {
         IRandomnessSource source = hub.randomness();
         vm.expectRevert(ITaskHub.TaskHubZeroAddress.selector);
-        new TaskHub(IERC20(address(0)), IModelRegistry(address(models)), IWorkerRegistry(address(registry)), source);
+        new TaskHub(
+            IERC20(address(0)), IModelRegistry(address(models)), IWorkerRegistry(address(registry)), source
+        );
     }
 
     function test_Constructor_RevertWhen_RegistryMismatch() public {
         IRandomnessSource source = hub.randomness();
         // The registry points at the deployed hub, not at a new one.
         vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubRegistryMismatch.selector, address(registry)));
-        new TaskHub(IERC20(address(token)), IModelRegistry(address(models)), IWorkerRegistry(address(registry)), source);
+        new TaskHub(
+            IERC20(address(token)),
+            IModelRegistry(address(models)),
+            IWorkerRegistry(address(registry)),
+            source
+        );
     }
 
     function test_RequestHashSlot_MatchesView() public {

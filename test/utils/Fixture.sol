@@ -177,7 +177,12 @@ abstract contract Fixture is Test {
     function _commit(address w, uint256 taskId, bytes memory summary, bytes32 sha) internal {
         bytes32 d = _digest(summary, sha);
         vm.prank(w);
-        hub.commit(taskId, RequestHashSlot.read(address(hub), taskId), ResultHash.resultHash(taskId, d), ResultHash.resultSeal(w, taskId, d));
+        hub.commit(
+            taskId,
+            RequestHashSlot.read(address(hub), taskId),
+            ResultHash.resultHash(taskId, d),
+            ResultHash.resultSeal(w, taskId, d)
+        );
     }
 
     function _reveal(address w, uint256 taskId, bytes memory summary, bytes32 sha) internal {

@@ -182,7 +182,12 @@ contract ProtocolHandler is Test {
         uint256 variant = who % 5 == 0 ? 2 : 1; // one commit in five dissents
         bytes32 d = _digest(id, variant);
         vm.prank(w);
-        hub.commit(id, RequestHashSlot.read(address(hub), id), ResultHash.resultHash(id, d), ResultHash.resultSeal(w, id, d));
+        hub.commit(
+            id,
+            RequestHashSlot.read(address(hub), id),
+            ResultHash.resultHash(id, d),
+            ResultHash.resultSeal(w, id, d)
+        );
         ghostVariant[id][w] = variant;
         ++calls["commit"];
         _record(id);
@@ -246,7 +251,12 @@ contract ProtocolHandler is Test {
                 } else {
                     bytes32 d = _digest(id, 1);
                     vm.prank(w);
-                    hub.commit(id, RequestHashSlot.read(address(hub), id), ResultHash.resultHash(id, d), ResultHash.resultSeal(w, id, d));
+                    hub.commit(
+                        id,
+                        RequestHashSlot.read(address(hub), id),
+                        ResultHash.resultHash(id, d),
+                        ResultHash.resultSeal(w, id, d)
+                    );
                     ghostVariant[id][w] = 1;
                 }
             }
