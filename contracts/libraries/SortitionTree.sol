@@ -104,9 +104,9 @@ library SortitionTree {
         for (uint256 k; k < excludedCount; ++k) {
             below -= excludedWeights[k];
         }
-        uint256 stepped;
+        uint256 stepped = 0;
         uint256 step = _capacity(n) >> 1;
-        uint256 pos;
+        uint256 pos = 0;
         while (step != 0) {
             uint256 next = pos + step;
             if (next <= n) {
@@ -153,7 +153,7 @@ library SortitionTree {
 
     /// @dev Node `idx` at the end of block `at`.
     function _nodeAt(Tree storage t, uint256 idx, uint256 at) private view returns (uint256 v) {
-        bool found;
+        bool found = false;
         (v, found) = _valueAt(t.nodes[idx], t.history[idx], at);
         if (!found && idx & (idx - 1) == 0) v = totalAt(t, at);
     }
@@ -169,7 +169,7 @@ library SortitionTree {
         if (latest.blockNumber == 0) return (0, false);
         if (latest.blockNumber <= at) return (latest.value, true);
         // Last archived checkpoint with blockNumber <= at.
-        uint256 lo;
+        uint256 lo = 0;
         uint256 hi = latest.archived;
         while (lo < hi) {
             uint256 mid = (lo + hi) >> 1;
