@@ -159,7 +159,8 @@ library SortitionTree {
     }
 
     /// @dev The value at the end of block `at`, and whether any was written by then. One read when the
-    /// latest write is at or before `at` (the draw's usual case), else a binary search of the archive.
+    /// latest write is at or before `at` (the draw's usual case), two when the node changed in one
+    /// block since, else a binary search of the rest of the archive.
     function _valueAt(Node storage node, mapping(uint256 => Checkpoint) storage hist, uint256 at)
         private
         view
@@ -168,9 +169,14 @@ library SortitionTree {
         Node memory latest = node;
         if (latest.blockNumber == 0) return (0, false);
         if (latest.blockNumber <= at) return (latest.value, true);
-        // Last archived checkpoint with blockNumber <= at.
-        uint256 lo = 0;
+        // Last archived checkpoint with blockNumber <= at: the newest first (a draw soon after its
+        // request), then a binary search.
         uint256 hi = latest.archived;
+        if (hi == 0) return (0, false);
+        Checkpoint memory newest = hist[hi - 1];
+        if (newest.blockNumber <= at) return (newest.value, true);
+        --hi;
+        uint256 lo = 0;
         while (lo < hi) {
             uint256 mid = (lo + hi) >> 1;
             if (hist[mid].blockNumber <= at) lo = mid + 1;
