@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
+import {IRandomnessSource} from "./interfaces/IRandomnessSource.sol";
 import {ISegmentationConsumer} from "./interfaces/ISegmentationConsumer.sol";
 import {ITaskHub} from "./interfaces/ITaskHub.sol";
 import {IWorkerRegistry} from "./interfaces/IWorkerRegistry.sol";
@@ -12,10 +13,15 @@ import {ResultHash} from "./libraries/ResultHash.sol";
 
 /// @title TaskHub
 /// @notice Balances, escrow and the task lifecycle of MaskOracle: request, lazy stake-weighted draw,
-/// commit (hash + seal), consensus at Q equal hashes, reveal, settlement, expiry, capped callback.
-/// @dev Token balance of this contract == sum of free balances + escrow of live tasks (reward + fee).
+/// commit (request hash + result hash + seal), consensus at Q equal hashes, reveal, settlement, expiry,
+/// capped callback.
+/// @dev Token balance of this contract == sum of free balances + escrow of live tasks (reward + fee) +
+/// the reserve (slashed stake of tasks that expired with no reveal; owned by no one).
 /// A full task is 1 + R + R transactions when every winner reveals: the draw happens inside the first
-/// commit and settlement inside the last needed reveal.
+/// commit and settlement inside the last reveal of the winning hash.
+/// Commits stay open until all R drawn workers committed or the commit deadline: a drawn worker that
+/// delivers in time is paid when right, whatever the others' speed; reveals open only then, so no
+/// digest is public while commits are open (a copied result hash cannot be opened, and is slashed).
 contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -29,6 +35,9 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     uint256 public constant MIN_WINDOW = 60;
     /// @notice Longest commit or reveal window, seconds.
     uint256 public constant MAX_WINDOW = 30 days;
+    /// @notice Seconds past the reveal deadline after which a settlement that cannot give the callback
+    /// its gas (a chain whose transaction gas limit is below the budget) settles without it (Skipped).
+    uint256 public constant CALLBACK_GRACE = 1 days;
     /// @notice Largest callback gas limit.
     uint256 public constant MAX_CALLBACK_GAS = 5_000_000;
     /// @notice Gas kept back around the callback: the call's own cost and the bookkeeping after it.
@@ -37,8 +46,6 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     uint256 public constant MAX_INPUT_BYTES = 2048;
     /// @notice Longest params, bytes.
     uint256 public constant MAX_PARAMS_BYTES = 4096;
-    /// @notice Blocks for which `blockhash` is available.
-    uint256 public constant BLOCKHASH_HORIZON = 256;
 
     /// @inheritdoc ITaskHub
     IERC20 public immutable token;
@@ -46,8 +53,12 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     IModelRegistry public immutable modelRegistry;
     /// @notice Stakes and the draw.
     IWorkerRegistry public immutable workerRegistry;
+    /// @notice Where each task's draw randomness comes from; fixed for the hub's life.
+    IRandomnessSource public immutable randomness;
     /// @dev Copy of workerRegistry.taskStake().
     uint256 private immutable _taskStake;
+    /// @dev Copy of randomness.needsRequest(): whether request calls randomness.requestSeed.
+    bool private immutable _requestSeeds;
 
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
@@ -62,6 +73,8 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     /// @dev Commit counts of hashes other than the leading one (the leading one counts in the task).
     mapping(uint256 taskId => mapping(bytes32 resultHash => uint256)) private _otherCounts;
     uint256 private _taskCount;
+    /// @dev Slashed stake of tasks that expired after consensus with no reveal: kept, owned by no one.
+    uint256 private _reserve;
 
     struct Record {
         bytes32 hashOrSha;
@@ -72,15 +85,26 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
                                CONSTRUCTOR
     //////////////////////////////////////////////////////////////*/
 
-    constructor(IERC20 token_, IModelRegistry modelRegistry_, IWorkerRegistry workerRegistry_) {
+    constructor(
+        IERC20 token_,
+        IModelRegistry modelRegistry_,
+        IWorkerRegistry workerRegistry_,
+        IRandomnessSource randomness_
+    ) {
         if (
             address(token_) == address(0) || address(modelRegistry_) == address(0)
-                || address(workerRegistry_) == address(0)
+                || address(workerRegistry_) == address(0) || address(randomness_) == address(0)
         ) revert TaskHubZeroAddress();
+        if (
+            workerRegistry_.hub() != address(this) || workerRegistry_.token() != token_
+                || workerRegistry_.modelRegistry() != modelRegistry_
+        ) revert TaskHubRegistryMismatch(address(workerRegistry_));
         token = token_;
         modelRegistry = modelRegistry_;
         workerRegistry = workerRegistry_;
+        randomness = randomness_;
         _taskStake = workerRegistry_.taskStake();
+        _requestSeeds = randomness_.needsRequest();
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -113,6 +137,7 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         _validateRequest(p);
         (uint96 fee, bool active) = modelRegistry.requestTerms(p.modelId);
         if (!active) revert TaskHubModelInactive(p.modelId);
+        if (fee > p.maxFee) revert TaskHubFeeAboveMax(p.modelId, fee, p.maxFee);
         uint256 cost = uint256(p.reward) + fee;
         uint256 bal = _balances[msg.sender];
         if (bal < cost) revert TaskHubInsufficientBalance(msg.sender, bal, cost);
@@ -122,6 +147,7 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         }
         taskId = ++_taskCount;
         _storeTask(taskId, p, fee);
+        if (_requestSeeds) randomness.requestSeed(taskId);
     }
 
     /// @inheritdoc ITaskHub
@@ -132,10 +158,15 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc ITaskHub
-    function commit(uint256 taskId, bytes32 resultHash, bytes32 resultSeal) external nonReentrant {
-        // Late commits (after consensus or the deadline) fail here, before any storage write.
+    function commit(uint256 taskId, bytes32 requestHash, bytes32 resultHash, bytes32 resultSeal)
+        external
+        nonReentrant
+    {
+        // Late commits (after all R or the deadline) fail here, before any storage write.
         Task storage t = _requestedTask(taskId);
         if (block.timestamp > t.commitDeadline) revert TaskHubCommitDeadlinePassed(taskId, t.commitDeadline);
+        bytes32 stored = bytes32(t.requestHash);
+        if (requestHash != stored) revert TaskHubRequestHashMismatch(taskId, requestHash, stored);
         if (resultHash == bytes32(0)) revert TaskHubZeroResultHash();
         mapping(uint256 => Contribution) storage cs = _contributions[taskId];
         if (cs[0].worker == address(0)) _draw(taskId, t);
@@ -143,32 +174,49 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         if (c.state != ContributionState.Drawn) revert TaskHubAlreadyCommitted(taskId, msg.sender);
         c.state = ContributionState.Committed;
         c.commitment = _commitment(resultHash, resultSeal);
-        ++t.commits;
+        uint256 commits = t.commits + 1;
+        t.commits = uint8(commits);
         emit Committed(taskId, msg.sender, resultHash);
 
+        // The leading hash is the first one committed until another reaches Q (Q > R/2: at most one
+        // can); then it is the winning hash and later dissents are not counted.
         Record storage rec = _records[taskId];
         bytes32 leader = rec.hashOrSha;
-        uint256 count;
+        uint256 quorum = t.quorum;
+        uint256 leaderCount = t.leaderCount;
         if (leader == bytes32(0)) {
             rec.hashOrSha = resultHash;
+            leader = resultHash;
+            leaderCount = 1;
             t.leaderCount = 1;
-            count = 1;
         } else if (leader == resultHash) {
-            count = ++t.leaderCount;
-        } else {
-            count = ++_otherCounts[taskId][resultHash];
+            t.leaderCount = uint8(++leaderCount);
+        } else if (leaderCount < quorum) {
+            uint256 count = ++_otherCounts[taskId][resultHash];
+            if (count == quorum) {
+                rec.hashOrSha = resultHash;
+                leader = resultHash;
+                leaderCount = count;
+                t.leaderCount = uint8(count);
+            }
         }
-        if (count == t.quorum) {
-            if (leader != resultHash) rec.hashOrSha = resultHash;
+        if (commits == t.replication && leaderCount >= quorum) {
             t.status = TaskStatus.Revealing;
-            emit ConsensusReached(taskId, resultHash);
+            emit ConsensusReached(taskId, leader);
         }
+        workerRegistry.lock(taskId, msg.sender);
     }
 
     /// @inheritdoc ITaskHub
     function reveal(uint256 taskId, bytes32 resultSha256, bytes calldata summary) external nonReentrant {
         Task storage t = _tasks[taskId];
-        _requireStatus(taskId, t.status, TaskStatus.Revealing);
+        if (_quorumAtDeadline(t)) {
+            // Commits closed at the deadline with a quorum: reveals open now.
+            t.status = TaskStatus.Revealing;
+            emit ConsensusReached(taskId, _records[taskId].hashOrSha);
+        } else {
+            _requireStatus(taskId, t.status, TaskStatus.Revealing);
+        }
         if (block.timestamp > t.revealDeadline) revert TaskHubRevealDeadlinePassed(taskId, t.revealDeadline);
         Contribution storage c =
             _contributions[taskId][_slotOf(_contributions[taskId], t.replication, taskId, msg.sender)];
@@ -176,7 +224,8 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
 
         Record storage rec = _records[taskId];
         uint256 reveals = t.reveals;
-        bool last = reveals + 1 == t.quorum;
+        // Settles at the last reveal of the winning hash's committers (or finalize after the deadline).
+        bool last = reveals + 1 == t.leaderCount;
         bytes32 winning;
         bytes32 summaryHash;
         if (reveals == 0) {
@@ -206,7 +255,8 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     /// @inheritdoc ITaskHub
     function finalize(uint256 taskId, bytes calldata summary) external nonReentrant {
         Task storage t = _tasks[taskId];
-        _requireStatus(taskId, t.status, TaskStatus.Revealing);
+        // A task whose commits closed at the deadline with a quorum but no reveal is still Requested.
+        if (!_quorumAtDeadline(t)) _requireStatus(taskId, t.status, TaskStatus.Revealing);
         if (block.timestamp <= t.revealDeadline) {
             revert TaskHubRevealDeadlineNotPassed(taskId, t.revealDeadline);
         }
@@ -232,13 +282,15 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         if (!expirable) revert TaskHubNotExpirable(taskId, reason);
 
         t.status = TaskStatus.Failed;
-        // After consensus with no reveal, every committer is a non-revealer or a dissenter: slashed.
-        bool slashCommitted = st == TaskStatus.Revealing;
+        // After consensus with no reveal, every committer is a non-revealer or a dissenter: slashed. The
+        // slashed stake goes to the reserve, not to the requester (who chose the reveal window).
+        bool slashCommitted = st == TaskStatus.Revealing || t.leaderCount >= t.quorum;
         (address[] memory workers, uint256 slashMask, uint256 slashCount,) =
             _settlementSets(taskId, t, slashCommitted);
         uint256 slashed = slashCount * _taskStake;
         uint256 refund = uint256(t.reward) + t.fee;
-        _balances[t.requester] += refund + slashed;
+        _balances[t.requester] += refund;
+        if (slashed != 0) _reserve += slashed;
         emit TaskExpired(taskId, reason, refund, slashed);
         if (workers.length != 0) workerRegistry.release(taskId, workers, slashMask);
         _callback(taskId, t, false, bytes32(0), "");
@@ -297,8 +349,8 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
             return (workers, true);
         }
         if (t.status != TaskStatus.Requested) return (workers, false);
-        (bytes32 seed, bool ok) = _seed(taskId, t.requestBlock);
-        if (!ok) return (workers, false);
+        (IRandomnessSource.SeedStatus ss, bytes32 seed) = _seed(taskId, t.requestBlock);
+        if (ss != IRandomnessSource.SeedStatus.Ready) return (workers, false);
         workers = workerRegistry.previewDraw(t.modelId, uint256(seed), r, t.requestBlock);
     }
 
@@ -329,6 +381,16 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         return _taskCount;
     }
 
+    /// @inheritdoc ITaskHub
+    function reserve() external view returns (uint256) {
+        return _reserve;
+    }
+
+    /// @inheritdoc ITaskHub
+    function requestHashOf(uint256 taskId) external view returns (bytes32) {
+        return bytes32(_tasks[taskId].requestHash);
+    }
+
     /*//////////////////////////////////////////////////////////////
                                 INTERNAL
     //////////////////////////////////////////////////////////////*/
@@ -353,6 +415,13 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
 
     function _storeTask(uint256 taskId, RequestParams calldata p, uint96 fee) private {
         uint40 commitDeadline = uint40(block.timestamp + p.commitWindow);
+        // What a commit must repeat: binds it to this request on this hub and chain (a result computed
+        // for another request at the same id, e.g. before a reorg, cannot settle this one): the call's
+        // whole calldata (all the params), requester, fee, id, hub and chain. 176 bits, stored in the
+        // task's third slot.
+        bytes22 requestHash = bytes22(
+            keccak256(abi.encode(block.chainid, address(this), taskId, msg.sender, fee, keccak256(msg.data)))
+        );
         Task memory tk = Task({
             requester: msg.sender,
             modelId: p.modelId,
@@ -368,25 +437,27 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
             requestBlock: uint40(block.number),
             callbackGasLimit: p.callbackGasLimit,
             commitDeadline: commitDeadline,
-            revealDeadline: commitDeadline + p.revealWindow
+            revealDeadline: commitDeadline + p.revealWindow,
+            requestHash: requestHash
         });
         _tasks[taskId] = tk;
         emit TaskRequested(taskId, msg.sender, p.modelId, tk, p.input, p.params);
     }
 
-    /// @dev Draws and stores the task's workers; the seed is blockhash(requestBlock + 1) mixed with the
-    /// task id, unknown to the requester when it sent the request.
+    /// @dev Draws and stores the task's workers. The seed mixes the source's randomness with the task
+    /// id; the weights are the pool's at the end of block requestBlock - 1 (fixed before the request).
     function _draw(uint256 taskId, Task storage t) private {
         uint256 requestBlock = t.requestBlock;
-        (bytes32 seed, bool ok) = _seed(taskId, requestBlock);
-        if (!ok) {
-            if (block.number <= requestBlock + 1) revert TaskHubSeedPending(taskId, requestBlock + 1);
-            revert TaskHubSeedExpired(taskId, requestBlock + 1);
+        (IRandomnessSource.SeedStatus ss, bytes32 seed) = _seed(taskId, requestBlock);
+        if (ss != IRandomnessSource.SeedStatus.Ready) {
+            if (ss == IRandomnessSource.SeedStatus.Pending) revert TaskHubSeedPending(taskId);
+            revert TaskHubSeedExpired(taskId);
         }
-        address[] memory workers =
-            workerRegistry.drawAndLock(taskId, t.modelId, uint256(seed), t.replication, requestBlock);
+        uint256 r = t.replication;
+        address[] memory workers = workerRegistry.previewDraw(t.modelId, uint256(seed), r, requestBlock);
+        if (workers.length < r) revert TaskHubNotEnoughWorkers(taskId, workers.length, r);
         mapping(uint256 => Contribution) storage cs = _contributions[taskId];
-        for (uint256 i; i < workers.length; ++i) {
+        for (uint256 i; i < r; ++i) {
             cs[i] = Contribution({worker: workers[i], state: ContributionState.Drawn, commitment: bytes11(0)});
         }
         emit WorkersDrawn(taskId, seed, workers);
@@ -432,7 +503,7 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         (address[] memory workers, uint256 slashMask, uint256 slashCount, address[] memory winners) =
             _settlementSets(taskId, t, true);
         _payout(taskId, t, winners, slashCount * _taskStake);
-        workerRegistry.release(taskId, workers, slashMask);
+        if (workers.length != 0) workerRegistry.release(taskId, workers, slashMask);
         _callback(taskId, t, true, resultSha256, summary);
     }
 
@@ -455,36 +526,41 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         emit TaskFinalized(taskId, winners, rewardEach, slashEach, slashed, publisher, fee);
     }
 
-    /// @dev The drawn workers, which of them lose their stake (committed but not revealed, when
-    /// `slashCommitted`), and the revealed winners.
+    /// @dev The workers whose stake the task locked (those that committed), which of them lose it
+    /// (bit i: committed but not revealed, when `slashCommitted`), and the revealed winners.
     function _settlementSets(uint256 taskId, Task storage t, bool slashCommitted)
         private
         view
-        returns (address[] memory workers, uint256 slashMask, uint256 slashCount, address[] memory winners)
+        returns (address[] memory locked, uint256 slashMask, uint256 slashCount, address[] memory winners)
     {
         mapping(uint256 => Contribution) storage cs = _contributions[taskId];
-        if (cs[0].worker == address(0)) return (workers, 0, 0, winners);
+        if (cs[0].worker == address(0)) return (locked, 0, 0, winners);
         uint256 r = t.replication;
-        workers = new address[](r);
+        locked = new address[](t.commits);
         winners = new address[](t.reveals);
+        uint256 m = 0;
         uint256 n = 0;
         for (uint256 i; i < r; ++i) {
             Contribution storage c = cs[i];
-            address w = c.worker;
             ContributionState s = c.state;
-            workers[i] = w;
+            if (s == ContributionState.Drawn) continue;
+            address w = c.worker;
+            locked[m] = w;
             if (s == ContributionState.Revealed) {
                 winners[n] = w;
                 ++n;
-            } else if (s == ContributionState.Committed && slashCommitted) {
-                slashMask |= 1 << i;
+            } else if (slashCommitted) {
+                slashMask |= 1 << m;
                 ++slashCount;
             }
+            ++m;
         }
     }
 
     /// @dev Calls the requester back with exactly `callbackGasLimit` gas, copying no return data. Reverts
-    /// only when the caller of this transaction left too little gas (63/64 rule); a consumer that
+    /// only when the caller of this transaction left too little gas (63/64 rule), until CALLBACK_GRACE
+    /// past the reveal deadline: from then on it records Skipped instead, so a task whose callback
+    /// budget exceeds what a transaction can carry on this chain still settles. A consumer that
     /// reverts, burns its gas, re-enters (nonReentrant) or returns megabytes only records Failed.
     function _callback(
         uint256 taskId,
@@ -504,12 +580,18 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
             );
             uint256 needed = gasLimit + gasLimit / 63 + CALLBACK_GAS_RESERVE;
             uint256 left = gasleft();
-            if (left < needed) revert TaskHubInsufficientGasForCallback(left, needed);
-            bool ok;
-            assembly ("memory-safe") {
-                ok := call(gasLimit, target, 0, add(data, 0x20), mload(data), 0, 0)
+            if (left < needed) {
+                if (block.timestamp <= uint256(t.revealDeadline) + CALLBACK_GRACE) {
+                    revert TaskHubInsufficientGasForCallback(left, needed);
+                }
+                outcome = CallbackOutcome.Skipped;
+            } else {
+                bool ok;
+                assembly ("memory-safe") {
+                    ok := call(gasLimit, target, 0, add(data, 0x20), mload(data), 0, 0)
+                }
+                outcome = ok ? CallbackOutcome.Succeeded : CallbackOutcome.Failed;
             }
-            outcome = ok ? CallbackOutcome.Succeeded : CallbackOutcome.Failed;
         }
         t.callbackOutcome = outcome;
         emit CallbackAttempted(taskId, target, outcome);
@@ -527,13 +609,21 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
                     ? WaitReason.RevealDeadlinePassed
                     : WaitReason.AwaitingReveals;
         }
-        if (block.timestamp > t.commitDeadline) return WaitReason.CommitDeadlinePassed;
+        if (block.timestamp > t.commitDeadline) {
+            // Commits closed at the deadline: with a quorum, reveals are open.
+            if (t.leaderCount >= t.quorum) {
+                return block.timestamp > t.revealDeadline
+                    ? WaitReason.RevealDeadlinePassed
+                    : WaitReason.AwaitingReveals;
+            }
+            return WaitReason.CommitDeadlinePassed;
+        }
         if (_contributions[taskId][0].worker != address(0)) {
             return t.commits == t.replication ? WaitReason.NoQuorumPossible : WaitReason.AwaitingCommits;
         }
-        uint256 seedBlock = uint256(t.requestBlock) + 1;
-        if (block.number <= seedBlock) return WaitReason.SeedPending;
-        if (block.number > seedBlock + BLOCKHASH_HORIZON) return WaitReason.SeedExpired;
+        (IRandomnessSource.SeedStatus ss,) = _seed(taskId, t.requestBlock);
+        if (ss == IRandomnessSource.SeedStatus.Pending) return WaitReason.SeedPending;
+        if (ss == IRandomnessSource.SeedStatus.Expired) return WaitReason.SeedExpired;
         if (withPreview) {
             (address[] memory workers,) = previewDraw(taskId);
             if (workers.length < t.replication) return WaitReason.NotEnoughWorkers;
@@ -541,14 +631,22 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         return WaitReason.AwaitingCommits;
     }
 
-    /// @dev The draw seed, when the seed block is mined and still within the blockhash horizon.
-    function _seed(uint256 taskId, uint256 requestBlock) private view returns (bytes32 seed, bool ok) {
-        uint256 seedBlock = requestBlock + 1;
-        if (block.number <= seedBlock || block.number > seedBlock + BLOCKHASH_HORIZON) return (seed, false);
-        bytes32 bh = blockhash(seedBlock);
-        if (bh == bytes32(0)) return (seed, false);
-        seed = keccak256(abi.encode(bh, taskId));
-        ok = true;
+    /// @dev The draw seed: the source's randomness for the task, mixed with the task id.
+    function _seed(uint256 taskId, uint256 requestBlock)
+        private
+        view
+        returns (IRandomnessSource.SeedStatus status, bytes32 seed)
+    {
+        bytes32 raw;
+        (status, raw) = randomness.seedOf(address(this), taskId, requestBlock);
+        if (status == IRandomnessSource.SeedStatus.Ready) seed = keccak256(abi.encode(raw, taskId));
+    }
+
+    /// @dev Still Requested, commits closed by the deadline, and Q or more commits on one hash.
+    function _quorumAtDeadline(Task storage t) private view returns (bool) {
+        return
+            t.status == TaskStatus.Requested && block.timestamp > t.commitDeadline
+                && t.leaderCount >= t.quorum;
     }
 
     function _requestedTask(uint256 taskId) private view returns (Task storage t) {

@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 import {IWorkerRegistry} from "./interfaces/IWorkerRegistry.sol";
@@ -12,6 +13,9 @@ import {SortitionTree} from "./libraries/SortitionTree.sol";
 /// @notice Worker stakes (the tokens live here), per-model draw pools and the stake-weighted draw.
 /// @dev One place of truth for stake: `_workers[w].stake` is the bonded stake and the weight of `w` in
 /// the pool of every model it opted into. Token balance of this contract == sum(stake + unbonding).
+/// The pools keep their history per block (SortitionTree): a task is drawn from its pool as it stood at
+/// the end of the block before its request, so no transaction after the request moves its draw. Stake
+/// is locked when a drawn worker commits (`lock`), not at the draw: locks do not enter the draw.
 contract WorkerRegistry is IWorkerRegistry, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using SortitionTree for SortitionTree.Tree;
@@ -22,8 +26,6 @@ contract WorkerRegistry is IWorkerRegistry, ReentrancyGuardTransient {
 
     /// @notice Most models a worker can serve at once (bounds the cost of a stake update).
     uint256 public constant MAX_MODELS_PER_WORKER = 8;
-    /// @notice Ineligible draws (fresh stake, not enough free stake) tolerated per draw beyond R.
-    uint256 public constant MAX_DRAW_SKIPS = 16;
 
     /// @notice The staking token (the hub's token).
     IERC20 public immutable token;
@@ -87,6 +89,7 @@ contract WorkerRegistry is IWorkerRegistry, ReentrancyGuardTransient {
         uint256 old = info.stake;
         uint256 updated = old + amount;
         if (updated > type(uint96).max) revert WorkerRegistryStakeOverflow(updated);
+        // updated <= type(uint96).max was just checked.
         info.stake = uint96(updated);
         info.lastIncreaseBlock = uint40(block.number);
         _reweigh(msg.sender, info.modelCount, old, updated);
@@ -101,11 +104,11 @@ contract WorkerRegistry is IWorkerRegistry, ReentrancyGuardTransient {
         uint256 old = info.stake;
         uint256 free = old - info.locked;
         if (amount > free) revert WorkerRegistryInsufficientFreeStake(msg.sender, free, amount);
-        // amount <= free <= old, and unbonding + amount <= total supply staked, which fits in uint96.
+        // amount <= free <= old < 2^96.
         uint256 updated = old - amount;
         info.stake = uint96(updated);
         uint256 unbonding = uint256(info.unbonding) + amount;
-        info.unbonding = uint96(unbonding);
+        info.unbonding = SafeCast.toUint96(unbonding);
         uint256 releaseTime = block.timestamp + unbondingDelay;
         info.unbondingReleaseTime = uint40(releaseTime);
         _reweigh(msg.sender, info.modelCount, old, updated);
@@ -162,19 +165,17 @@ contract WorkerRegistry is IWorkerRegistry, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IWorkerRegistry
-    function drawAndLock(uint256 taskId, uint32 modelId, uint256 seed, uint256 count, uint256 requestBlock)
-        external
-        onlyHub
-        returns (address[] memory workers)
-    {
-        workers = _select(modelId, seed, count, requestBlock);
-        if (workers.length < count) revert WorkerRegistryNotEnoughWorkers(modelId, workers.length, count);
+    function lock(uint256 taskId, address worker) external onlyHub {
+        WorkerInfo storage info = _workers[worker];
         uint96 amount = taskStake;
-        for (uint256 i; i < count; ++i) {
-            // _select only returns workers with stake - locked >= taskStake, and locked <= stake < 2^96.
-            _workers[workers[i]].locked += amount;
-        }
-        emit StakesLocked(taskId, workers, amount);
+        uint256 locked = info.locked;
+        uint256 free = info.stake - locked;
+        if (free < amount) revert WorkerRegistryInsufficientFreeStake(worker, free, amount);
+        // locked + amount <= stake < 2^96.
+        info.locked = uint96(locked + amount);
+        address[] memory ws = new address[](1);
+        ws[0] = worker;
+        emit StakesLocked(taskId, ws, amount);
     }
 
     /// @inheritdoc IWorkerRegistry
@@ -185,7 +186,7 @@ contract WorkerRegistry is IWorkerRegistry, ReentrancyGuardTransient {
         for (uint256 i; i < n; ++i) {
             address w = workers[i];
             WorkerInfo storage info = _workers[w];
-            // The hub releases only what drawAndLock locked, once per (task, worker).
+            // The hub releases only what lock locked, once per (task, worker).
             info.locked -= amount;
             if (slashMask & (1 << i) != 0) {
                 uint256 old = info.stake;
@@ -242,7 +243,12 @@ contract WorkerRegistry is IWorkerRegistry, ReentrancyGuardTransient {
     /// @inheritdoc IWorkerRegistry
     function pool(uint32 modelId) external view returns (uint256 totalWeight, uint256 leaves) {
         SortitionTree.Tree storage t = _pools[modelId];
-        return (t.total, t.size);
+        return (t.totalAt(block.number), t.size);
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function poolWeightAt(uint32 modelId, uint256 blockNumber) external view returns (uint256) {
+        return _pools[modelId].totalAt(blockNumber);
     }
 
     /// @notice The draw weight of `worker` in a model's pool as the tree holds it (equals its stake when
@@ -263,38 +269,30 @@ contract WorkerRegistry is IWorkerRegistry, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Draws up to `count` distinct eligible workers, weighted by stake, without replacement: each
-    /// drawn leaf (eligible or not) is excluded from the following draws. Eligible: stake unchanged upward
-    /// and opted in at or before `requestBlock`, and at least taskStake of free stake. At most
-    /// count + MAX_DRAW_SKIPS leaves are examined, so the cost is bounded whatever the pool holds.
+    /// @dev Draws up to `count` distinct workers, weighted by their weight in the pool at the end of block
+    /// requestBlock - 1, without replacement: each drawn leaf is excluded from the following draws (in
+    /// memory). Only history is read: stake, opt-ins and locks changed since then do not enter. Fewer
+    /// than `count` come back only when fewer leaves had weight then.
     function _select(uint32 modelId, uint256 seed, uint256 count, uint256 requestBlock)
         private
         view
         returns (address[] memory workers)
     {
         SortitionTree.Tree storage t = _pools[modelId];
-        uint256 remaining = t.total;
-        uint256 maxAttempts = count + MAX_DRAW_SKIPS;
-        uint256[] memory excluded = new uint256[](maxAttempts);
-        uint256[] memory excludedWeights = new uint256[](maxAttempts);
+        uint256 at = requestBlock - 1;
+        uint256 remaining = t.totalAt(at);
+        uint256[] memory excluded = new uint256[](count);
+        uint256[] memory excludedWeights = new uint256[](count);
         workers = new address[](count);
         uint256 found;
-        uint256 attempts;
-        uint256 need = taskStake;
-        while (found < count && attempts < maxAttempts && remaining != 0) {
-            uint256 u = uint256(keccak256(abi.encode(seed, attempts))) % remaining;
-            uint256 idx = t.find(u, excluded, excludedWeights, attempts);
-            address w = t.ownerOf[idx];
-            WorkerInfo storage info = _workers[w];
-            uint256 weight = info.stake;
-            excluded[attempts] = idx;
-            excludedWeights[attempts] = weight;
+        while (found < count && remaining != 0) {
+            uint256 u = uint256(keccak256(abi.encode(seed, found))) % remaining;
+            (uint256 idx, uint256 weight) = t.find(u, at, excluded, excludedWeights, found);
+            workers[found] = t.ownerOf[idx];
+            excluded[found] = idx;
+            excludedWeights[found] = weight;
             remaining -= weight;
-            ++attempts;
-            if (info.lastIncreaseBlock <= requestBlock && weight - info.locked >= need) {
-                workers[found] = w;
-                ++found;
-            }
+            ++found;
         }
         // Shrink the array to the workers found (found <= count, so this only shortens it).
         assembly ("memory-safe") {

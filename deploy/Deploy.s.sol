@@ -16,19 +16,33 @@ import {MaskOracleDeployer} from "./MaskOracleDeployer.sol";
 ///   MASKORACLE_DEV_MNEMONIC      devnet accounts' mnemonic (default: anvil's public test mnemonic);
 ///   MASKORACLE_DEV_ACCOUNTS      how many dev accounts to fund (default 10);
 ///   MASKORACLE_DEV_FUNDS         tokens minted to each, wei (default 1e24);
+///   MASKORACLE_RANDOMNESS        `blockhash` (default) or `vrf`: Chainlink VRF v2.5 through a freshly
+///                                deployed VRFCoordinatorV2_5Mock (devnets only: needs MASKORACLE_DEVNET);
+///                                the devnet fulfils requests by calling the mock's
+///                                fulfillRandomWords(requestId, randomnessSource);
 ///   MASKORACLE_RECORD_NAME       file name of the record under deploy/records/ (default <chainId>.json;
 ///                                tests and devnets running side by side use their own names).
 /// Run: forge script deploy/Deploy.s.sol --rpc-url $RPC --broadcast --private-key $KEY
 contract Deploy is Script {
     /// @dev Not a devnet and no MASKORACLE_TOKEN given.
     error DeployTokenRequired();
+    /// @dev MASKORACLE_RANDOMNESS is neither `blockhash` nor `vrf`, or `vrf` off a devnet.
+    error DeployRandomnessUnsupported(string randomness);
 
     /// @dev Anvil's well-known public test mnemonic; funds derived from it have no value anywhere.
     string internal constant ANVIL_MNEMONIC = "test test test test test test test test test test test junk";
 
     function run() external returns (MaskOracleDeployer.Deployment memory d) {
         bool devnet = vm.envOr("MASKORACLE_DEVNET", false);
+        string memory randomness = vm.envOr("MASKORACLE_RANDOMNESS", string("blockhash"));
+        bool vrf = keccak256(bytes(randomness)) == keccak256("vrf");
+        if ((vrf && !devnet) || (!vrf && keccak256(bytes(randomness)) != keccak256("blockhash"))) {
+            revert DeployRandomnessUnsupported(randomness);
+        }
         uint256 deployBlock = block.number;
+        // The VRF mock reads blockhash(block.number - 1): a fresh devnet simulates at block 0, while on
+        // chain these transactions land in block 1 or later. Simulation only.
+        if (vrf && block.number == 0) vm.roll(1);
         vm.startBroadcast();
         (, address deployer,) = vm.readCallers();
         IERC20 token;
@@ -46,7 +60,8 @@ contract Deploy is Script {
             unbondingDelay: uint40(
                 vm.envOr("MASKORACLE_UNBONDING_DELAY", devnet ? uint256(60) : uint256(7 days))
             ),
-            consumerOwner: deployer
+            consumerOwner: deployer,
+            vrfMock: vrf
         });
         d = MaskOracleDeployer.deploy(c, deployer);
         vm.stopBroadcast();
@@ -72,7 +87,19 @@ contract Deploy is Script {
         vm.serializeAddress(obj, "modelRegistry", address(d.modelRegistry));
         vm.serializeAddress(obj, "workerRegistry", address(d.workerRegistry));
         vm.serializeAddress(obj, "taskHub", address(d.taskHub));
-        string memory json = vm.serializeAddress(obj, "exampleConsumer", address(d.exampleConsumer));
+        vm.serializeAddress(obj, "exampleConsumer", address(d.exampleConsumer));
+        // Added in v2: the randomness source. vrf* keys are zero with blockhash randomness. The
+        // subscription id is not recorded (the mock derives it from a block hash the script cannot
+        // know); read it on chain as VrfDevnetSetup(vrfSetup).subscriptionId() if needed.
+        vm.serializeString(obj, "randomness", address(d.vrfCoordinator) == address(0) ? "blockhash" : "vrf");
+        vm.serializeAddress(obj, "randomnessSource", address(d.randomness));
+        vm.serializeAddress(obj, "vrfCoordinator", address(d.vrfCoordinator));
+        vm.serializeAddress(obj, "vrfSetup", address(d.vrfSetup));
+        string memory json = vm.serializeBytes32(
+            obj,
+            "vrfKeyHash",
+            address(d.vrfCoordinator) == address(0) ? bytes32(0) : MaskOracleDeployer.VRF_KEY_HASH
+        );
         string memory name =
             vm.envOr("MASKORACLE_RECORD_NAME", string.concat(vm.toString(block.chainid), ".json"));
         string memory path = string.concat(vm.projectRoot(), "/deploy/records/", name);

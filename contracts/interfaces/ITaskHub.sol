@@ -19,13 +19,13 @@ interface ITaskHub {
     /// @notice Why a task is where it is (see `taskState`).
     enum WaitReason {
         None, // unknown task
-        SeedPending, // the seed block (request block + 1) is not yet mined: no draw, no commit
+        SeedPending, // the randomness is not available yet (seed block not mined, VRF not fulfilled)
         AwaitingCommits, // the draw is possible (or done); drawn workers may commit
-        NotEnoughWorkers, // the pool has fewer eligible workers than R; expirable after the commit deadline
-        SeedExpired, // not drawn within 256 blocks of the seed block: expirable now
+        NotEnoughWorkers, // the pool had fewer workers than R before the request; expirable at the deadline
+        SeedExpired, // the randomness will never come (blockhash horizon passed undrawn): expirable now
         NoQuorumPossible, // all R committed without Q equal hashes: expirable now
-        CommitDeadlinePassed, // no consensus by the commit deadline: expirable now
-        AwaitingReveals, // consensus reached, winners may reveal
+        CommitDeadlinePassed, // no Q equal hashes by the commit deadline: expirable now
+        AwaitingReveals, // commits closed (all R, or the deadline) with Q equal hashes: their committers reveal
         RevealDeadlinePassed, // finalizable (at least one reveal) or expirable (none) now
         Done // terminal state
     }
@@ -51,6 +51,7 @@ interface ITaskHub {
     /// @param replication R, the number of workers drawn (1..MAX_REPLICATION).
     /// @param quorum Q, equal result hashes needed (R/2 < Q <= R).
     /// @param reward Split among the workers who reveal the consensus result.
+    /// @param maxFee Highest model fee the requester accepts (the request reverts when the fee is above).
     /// @param commitWindow Seconds from the request to the commit deadline.
     /// @param revealWindow Seconds from the commit deadline to the reveal deadline.
     /// @param callbackGasLimit Gas for the callback to the requester; 0 for none.
@@ -61,6 +62,7 @@ interface ITaskHub {
         uint8 replication;
         uint8 quorum;
         uint96 reward;
+        uint96 maxFee;
         uint32 commitWindow;
         uint32 revealWindow;
         uint24 callbackGasLimit;
@@ -68,7 +70,7 @@ interface ITaskHub {
         bytes params;
     }
 
-    /// @notice A task as stored (three slots).
+    /// @notice A task as stored (three slots). `requestHash`: what commits must repeat (see `commit`).
     struct Task {
         address requester;
         uint32 modelId;
@@ -85,6 +87,7 @@ interface ITaskHub {
         uint24 callbackGasLimit;
         uint40 commitDeadline;
         uint40 revealDeadline;
+        bytes22 requestHash;
     }
 
     /// @notice A task's result hashes. `resultHash` is the leading (after consensus: the winning) hash;
@@ -125,10 +128,18 @@ interface ITaskHub {
     error TaskHubUnknownTask(uint256 taskId);
     /// @dev The task is not in the state the call needs (e.g. a commit after consensus).
     error TaskHubWrongStatus(uint256 taskId, TaskStatus status);
-    /// @dev The seed block is not mined yet.
-    error TaskHubSeedPending(uint256 taskId, uint256 seedBlock);
-    /// @dev The seed block is older than 256 blocks: the task can only expire.
-    error TaskHubSeedExpired(uint256 taskId, uint256 seedBlock);
+    /// @dev The randomness is not available yet (seed block not mined, VRF not fulfilled).
+    error TaskHubSeedPending(uint256 taskId);
+    /// @dev The randomness will never be available (blockhash horizon passed): the task can only expire.
+    error TaskHubSeedExpired(uint256 taskId);
+    /// @dev The pool had fewer workers with stake than R at the end of the block before the request.
+    error TaskHubNotEnoughWorkers(uint256 taskId, uint256 found, uint256 needed);
+    /// @dev The model's fee is above the request's maxFee (e.g. raised just before the request).
+    error TaskHubFeeAboveMax(uint32 modelId, uint256 fee, uint256 maxFee);
+    /// @dev The commit names another request than the one stored under this id.
+    error TaskHubRequestHashMismatch(uint256 taskId, bytes32 given, bytes32 stored);
+    /// @dev The worker registry does not point back at this hub with the same token and model registry.
+    error TaskHubRegistryMismatch(address workerRegistry);
     /// @dev The workers are already drawn.
     error TaskHubAlreadyDrawn(uint256 taskId);
     /// @dev The commit deadline has passed.
@@ -163,7 +174,8 @@ interface ITaskHub {
     /// @dev `amount` was paid out of `account`'s free balance.
     event Withdrawn(address indexed account, uint256 amount);
     /// @dev A task was requested; reward + fee moved from the requester's balance into escrow. `task` is
-    /// the stored record (deadlines, R, Q, reward, fee, request block, callback gas limit).
+    /// the stored record (deadlines, R, Q, reward, fee, request block, callback gas limit, request hash);
+    /// `bytes32(task.requestHash)` (zero-padded) is what commits must repeat.
     event TaskRequested(
         uint256 indexed taskId,
         address indexed requester,
@@ -176,7 +188,8 @@ interface ITaskHub {
     event WorkersDrawn(uint256 indexed taskId, bytes32 seed, address[] workers);
     /// @dev A drawn worker committed.
     event Committed(uint256 indexed taskId, address indexed worker, bytes32 resultHash);
-    /// @dev Q commits agree on `resultHash`: no more commits, winners reveal.
+    /// @dev Commits closed (all R committed, or the commit deadline passed and this is the first reveal)
+    /// with Q or more on `resultHash`: its committers reveal.
     event ConsensusReached(uint256 indexed taskId, bytes32 resultHash);
     /// @dev The first reveal recorded the result; the summary travels here (only its hash is stored).
     event ResultRecorded(uint256 indexed taskId, bytes32 resultSha256, uint8 status, bytes summary);
@@ -194,7 +207,8 @@ interface ITaskHub {
         address publisher,
         uint256 fee
     );
-    /// @dev The task expired: `refund` (reward + fee, plus any slashed stake) went to the requester.
+    /// @dev The task expired: `refund` (reward + fee) went to the requester; `slashed` (non-revealing
+    /// committers after consensus) went to the reserve.
     event TaskExpired(uint256 indexed taskId, WaitReason reason, uint256 refund, uint256 slashed);
     /// @dev Outcome of the callback to the requester.
     event CallbackAttempted(uint256 indexed taskId, address indexed target, CallbackOutcome outcome);
@@ -210,15 +224,20 @@ interface ITaskHub {
     /// @return taskId The new task (ids start at 1).
     function request(RequestParams calldata p) external returns (uint256 taskId);
 
-    /// @notice Draws the task's workers now (commit does it lazily; this is for keepers and tools).
+    /// @notice Draws the task's workers now (permissionless, once the randomness is available; commit
+    /// does it lazily). Who calls it and when does not change the draw.
     function draw(uint256 taskId) external;
 
-    /// @notice Commits a drawn worker's result; the first commit of a task also draws its workers.
+    /// @notice Commits a drawn worker's result and locks its task stake; the first commit of a task also
+    /// draws its workers. Open until all R committed or the commit deadline.
+    /// @param requestHash The task's request hash (TaskRequested event, `requestHashOf`); reverts with
+    /// TaskHubRequestHashMismatch when it is not the stored one.
     /// @param resultHash keccak256(abi.encode(taskId, digest)), counted towards the quorum.
     /// @param resultSeal keccak256(abi.encode(worker, taskId, digest)); only a commitment to it is stored.
-    function commit(uint256 taskId, bytes32 resultHash, bytes32 resultSeal) external;
+    function commit(uint256 taskId, bytes32 requestHash, bytes32 resultHash, bytes32 resultSeal) external;
 
-    /// @notice Reveals a winning commit; the last needed reveal finalizes the task and calls back.
+    /// @notice Reveals a winning commit, once commits closed with a quorum (all R committed, or the
+    /// commit deadline passed); the last reveal of the winning hash finalizes the task and calls back.
     /// @param resultSha256 sha256 of the canonical result bytes (later revealers: the recorded one).
     /// @param summary `abi.encode(Summary)`: required from the first revealer, and from the revealer
     /// whose reveal settles a task that calls a consumer back; otherwise may be empty (checked if given).
@@ -263,4 +282,10 @@ interface ITaskHub {
 
     /// @notice Number of tasks requested so far (the highest id).
     function taskCount() external view returns (uint256);
+
+    /// @notice Slashed stake of tasks that expired with no reveal after consensus; no one can take it.
+    function reserve() external view returns (uint256);
+
+    /// @notice The request hash a commit to `taskId` must repeat (0 for an unknown task).
+    function requestHashOf(uint256 taskId) external view returns (bytes32);
 }

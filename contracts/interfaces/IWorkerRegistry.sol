@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IModelRegistry} from "./IModelRegistry.sol";
+
 /// @title IWorkerRegistry
 /// @notice Worker stakes and the stake-weighted draw. Workers stake tokens (held here), opt into the
 /// models they serve, and are drawn per task with probability proportional to their stake among the
-/// model's opted-in workers. The hub locks the task stake of drawn workers, and releases or slashes it
-/// at settlement. Stake leaves through an unbonding delay.
+/// model's opted-in workers as they stood at the end of the block before the request. The hub locks the
+/// task stake of a drawn worker when it commits, and releases or slashes it at settlement. Stake leaves
+/// through an unbonding delay.
 interface IWorkerRegistry {
     /// @notice A worker's stake accounts.
     /// @param stake Bonded stake: the draw weight in every model the worker opted into.
-    /// @param locked Part of `stake` locked by live tasks (taskStake per drawn task).
-    /// @param lastIncreaseBlock Block of the last stake increase or opt-in; the draw of a task skips the
-    /// worker unless this is at or before the task's request block (anti stake-grinding).
+    /// @param locked Part of `stake` locked by live tasks (taskStake per task committed to).
+    /// @param lastIncreaseBlock Block of the last stake increase or opt-in (informational: the draw reads
+    /// the pool's history, so changes after a request never enter its draw).
     /// @param modelCount Number of models opted into.
     /// @param unbonding Stake on its way out, no longer drawn, not slashable.
     /// @param unbondingReleaseTime When `unbonding` can be withdrawn.
@@ -44,8 +48,6 @@ interface IWorkerRegistry {
     error WorkerRegistryNotOptedIn(address worker, uint32 modelId);
     /// @dev The worker serves MAX_MODELS_PER_WORKER models already.
     error WorkerRegistryTooManyModels(address worker, uint256 max);
-    /// @dev Fewer eligible workers than the task needs.
-    error WorkerRegistryNotEnoughWorkers(uint32 modelId, uint256 found, uint256 needed);
     /// @dev The constructor's hub address is zero or the parameters are out of range.
     error WorkerRegistryInvalidParameters();
 
@@ -59,7 +61,8 @@ interface IWorkerRegistry {
     event OptedIn(address indexed worker, uint32 indexed modelId);
     /// @dev The worker left a model's draw pool.
     event OptedOut(address indexed worker, uint32 indexed modelId);
-    /// @dev The hub drew `workers` for a task and locked `amountEach` of each one's stake.
+    /// @dev The hub locked `amountEach` of each worker's stake for a task (one worker per event: the lock
+    /// is taken when that worker commits).
     event StakesLocked(uint256 indexed taskId, address[] workers, uint256 amountEach);
     /// @dev The hub released a task's locks; `slashMask` bit i set means workers[i] lost `amountEach`.
     event StakesReleased(uint256 indexed taskId, address[] workers, uint256 slashMask, uint256 amountEach);
@@ -80,19 +83,18 @@ interface IWorkerRegistry {
     /// @notice Leaves a model's draw pool (locks already taken stay until their tasks settle).
     function optOut(uint32 modelId) external;
 
-    /// @notice Hub only: draws `count` distinct eligible workers for a task and locks their task stake.
-    /// @param seed Randomness the requester could not know when requesting.
-    /// @param requestBlock Workers whose stake grew or who opted in after this block are skipped.
-    function drawAndLock(uint256 taskId, uint32 modelId, uint256 seed, uint256 count, uint256 requestBlock)
-        external
-        returns (address[] memory workers);
+    /// @notice Hub only: locks taskStake of `worker`'s free stake for a task it commits to; reverts with
+    /// WorkerRegistryInsufficientFreeStake when less is free.
+    function lock(uint256 taskId, address worker) external;
 
     /// @notice Hub only: unlocks the task stake of `workers`; those with bit i of `slashMask` set lose it,
     /// and the slashed tokens (taskStake x popcount(slashMask)) are sent to the hub.
     function release(uint256 taskId, address[] calldata workers, uint256 slashMask) external;
 
-    /// @notice The draw `drawAndLock` would make now, without locking.
-    /// @return workers The drawn workers (fewer than `count` when not enough are eligible).
+    /// @notice The draw of a task requested in block `requestBlock`: `count` distinct workers drawn with
+    /// `seed`, weighted by stake in the model's pool at the end of block requestBlock - 1. The same for
+    /// every call whatever happened after that block (the hub stores it at the task's draw).
+    /// @return workers The drawn workers (fewer than `count` when fewer had weight then).
     function previewDraw(uint32 modelId, uint256 seed, uint256 count, uint256 requestBlock)
         external
         view
@@ -110,8 +112,17 @@ interface IWorkerRegistry {
     /// @notice Whether a worker is in a model's draw pool.
     function isOptedIn(address worker, uint32 modelId) external view returns (bool);
 
-    /// @notice Total draw weight and number of leaves of a model's pool.
+    /// @notice Total draw weight and number of leaves (every worker that ever joined) of a model's pool.
     function pool(uint32 modelId) external view returns (uint256 totalWeight, uint256 leaves);
+
+    /// @notice Total draw weight of a model's pool at the end of block `blockNumber`.
+    function poolWeightAt(uint32 modelId, uint256 blockNumber) external view returns (uint256);
+
+    /// @notice The staking token.
+    function token() external view returns (IERC20);
+
+    /// @notice Where models are checked for opt-in.
+    function modelRegistry() external view returns (IModelRegistry);
 
     /// @notice Stake locked per drawn worker per task (and slashed on misbehaviour).
     function taskStake() external view returns (uint96);
@@ -119,6 +130,6 @@ interface IWorkerRegistry {
     /// @notice Seconds between requestUnstake and withdrawUnstaked.
     function unbondingDelay() external view returns (uint40);
 
-    /// @notice The only caller of drawAndLock and release.
+    /// @notice The only caller of lock and release.
     function hub() external view returns (address);
 }

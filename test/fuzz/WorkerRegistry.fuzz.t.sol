@@ -31,7 +31,7 @@ contract WorkerRegistryFuzzTest is Fixture {
         );
     }
 
-    /// @dev Any stakes, any seed: the draw returns distinct, opted-in workers with free stake.
+    /// @dev Any stakes, any seed: the draw returns distinct, opted-in workers (as of the block before the request).
     function testFuzz_Draw_DistinctEligible(uint256 seed, uint8 n, uint8 count, uint256 stakeSeed) public {
         n = uint8(bound(n, 1, 24));
         count = uint8(bound(count, 1, 16));
@@ -39,7 +39,7 @@ contract WorkerRegistryFuzzTest is Fixture {
             uint256 s = bound(uint256(keccak256(abi.encode(stakeSeed, i))), TASK_STAKE, 1e24);
             _addWorker(string.concat("d", vm.toString(i)), s);
         }
-        address[] memory ws = registry.previewDraw(modelId, seed, count, block.number);
+        address[] memory ws = registry.previewDraw(modelId, seed, count, block.number + 1);
         assertEq(ws.length, count <= n ? count : n);
         for (uint256 i; i < ws.length; ++i) {
             assertTrue(registry.isOptedIn(ws[i], modelId));
@@ -56,7 +56,7 @@ contract WorkerRegistryFuzzTest is Fixture {
         uint256 hits;
         uint256 trials = 400;
         for (uint256 s; s < trials; ++s) {
-            if (registry.previewDraw(modelId, s, 1, block.number)[0] == big) ++hits;
+            if (registry.previewDraw(modelId, s, 1, block.number + 1)[0] == big) ++hits;
         }
         // 300 expected; 4 standard deviations (~35) either side.
         assertGt(hits, 265);

@@ -28,6 +28,43 @@ contract DrawScalingTest is Fixture {
         assertLt(draw1000 - draw100, (draw100 - draw10) * 2, "draw growth not logarithmic");
     }
 
+    /// @notice The draw when every worker's stake changed in each of the `rounds` blocks between the
+    /// request and the draw (every node on the walk then answers from its archive, by binary search),
+    /// against the same draw with no change. 100 workers.
+    function test_Scaling_DrawAfterPoolChanges() public {
+        uint256 plain = _drawAfterChanges(0);
+        uint256 after1 = _drawAfterChanges(1);
+        uint256 after8 = _drawAfterChanges(8);
+        console.log("draw R=3, 100 workers | no change | 1 block of changes | 8 blocks of changes");
+        console.log("                      ", plain, after1, after8);
+        assertLt(after8, plain * 3, "historical draw too dear");
+    }
+
+    function _drawAfterChanges(uint256 rounds) internal returns (uint256 drawGas) {
+        setUp();
+        delete workers;
+        for (uint256 i; i < 100; ++i) {
+            _addWorker(string.concat("hist", vm.toString(i)), WORKER_STAKE + i * 1e18);
+        }
+        for (uint256 i; i < 100; ++i) {
+            address w = workers[i];
+            token.mint(w, rounds * 1e18);
+            vm.prank(w);
+            token.approve(address(registry), rounds * 1e18);
+        }
+        uint256 id = _request(3, 2);
+        for (uint256 k; k < rounds; ++k) {
+            vm.roll(block.number + 1);
+            for (uint256 i; i < 100; ++i) {
+                vm.prank(workers[i]);
+                registry.stake(1e18);
+            }
+        }
+        _cool();
+        hub.draw(id);
+        drawGas = vm.lastCallGas().gasTotalUsed;
+    }
+
     function _measure(uint256 n) internal returns (uint256 drawGas, uint256 stakeGas) {
         // A fresh deployment per size.
         setUp();

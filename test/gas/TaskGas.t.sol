@@ -40,7 +40,7 @@ contract TaskGasTest is Fixture {
     }
 
     function test_Gas_FullTask_R3Q2() public {
-        _report("R=3 Q=2", _runTask(3, 2), 2);
+        _report("R=3 Q=2", _runTask(3, 2), 3);
     }
 
     function test_Gas_FullTask_R3() public {
@@ -57,6 +57,7 @@ contract TaskGasTest is Fixture {
 
     function _runTask(uint8 r, uint8 q) internal returns (Cost memory c) {
         ITaskHub.RequestParams memory p = _params(r, q);
+        vm.roll(block.number + 1);
         c.request = _tx(requester, abi.encodeCall(ITaskHub.request, (p)));
         c.intrinsic += _lastIntrinsic;
         uint256 taskId = hub.taskCount();
@@ -66,9 +67,13 @@ contract TaskGasTest is Fixture {
         bytes32 sha = _goodSha();
         bytes32 d = _digest(summary, sha);
         bytes32 h = ResultHash.resultHash(taskId, d);
+        bytes32 rh = hub.requestHashOf(taskId);
+        // Honest workers: all R commit (commits close at R or the deadline) and all R reveal.
+        q = r;
         for (uint256 i; i < q; ++i) {
             uint256 g = _tx(
-                ws[i], abi.encodeCall(ITaskHub.commit, (taskId, h, ResultHash.resultSeal(ws[i], taskId, d)))
+                ws[i],
+                abi.encodeCall(ITaskHub.commit, (taskId, rh, h, ResultHash.resultSeal(ws[i], taskId, d)))
             );
             c.intrinsic += _lastIntrinsic;
             if (i == 0) c.commitFirst = g;

@@ -45,6 +45,20 @@ contract ProtocolInvariantTest is Fixture {
         _poolWeightEqualsOptedInStake();
         _terminalTaskNeverChanges();
         _everyTaskCanTerminate();
+        _drawNeverMoves();
+    }
+
+    /// @notice Once a task's randomness is available, its draw is what it was then, whatever stake,
+    /// unstake, top-up and opt-in/out calls came after (H-1).
+    function _drawNeverMoves() internal view {
+        for (uint256 id = 1; id <= hub.taskCount(); ++id) {
+            bytes32 ghost = handler.ghostDraw(id);
+            if (ghost == bytes32(0)) continue;
+            ITaskHub.TaskStatus st = hub.task(id).status;
+            if (st != ITaskHub.TaskStatus.Requested && st != ITaskHub.TaskStatus.Revealing) continue;
+            bytes32 now_ = handler.drawPrint(id);
+            if (now_ != bytes32(0)) assertEq(now_, ghost, "draw moved after the request");
+        }
     }
 
     function _tokensEqualAccounts() internal view {
@@ -56,7 +70,11 @@ contract ProtocolInvariantTest is Fixture {
         for (uint256 id = 1; id <= hub.taskCount(); ++id) {
             escrow += hub.escrowOf(id);
         }
-        assertEq(token.balanceOf(address(hub)), balances + escrow, "hub tokens != balances + escrow");
+        assertEq(
+            token.balanceOf(address(hub)),
+            balances + escrow + hub.reserve(),
+            "hub tokens != balances + escrow"
+        );
         uint256 stakes;
         for (uint256 i; i < handler.workerCount(); ++i) {
             IWorkerRegistry.WorkerInfo memory info = registry.workerInfo(handler.workers(i));
@@ -65,7 +83,7 @@ contract ProtocolInvariantTest is Fixture {
         assertEq(token.balanceOf(address(registry)), stakes, "registry tokens != stakes + unbonding");
     }
 
-    /// @notice Locked stake == taskStake x the live tasks a worker is drawn for (no lock without a task).
+    /// @notice Locked stake == taskStake x the live tasks a worker committed to (no lock without one).
     function _noLockWithoutLiveTask() internal view {
         for (uint256 i; i < handler.workerCount(); ++i) {
             address w = handler.workers(i);
@@ -75,7 +93,7 @@ contract ProtocolInvariantTest is Fixture {
                 if (st != ITaskHub.TaskStatus.Requested && st != ITaskHub.TaskStatus.Revealing) continue;
                 ITaskHub.Contribution[] memory cs = hub.contributions(id);
                 for (uint256 k; k < cs.length; ++k) {
-                    if (cs[k].worker == w) ++live;
+                    if (cs[k].worker == w && cs[k].state != ITaskHub.ContributionState.Drawn) ++live;
                 }
             }
             assertEq(registry.workerInfo(w).locked, live * TASK_STAKE, "locked stake without a live task");
@@ -152,5 +170,6 @@ contract ProtocolInvariantTest is Fixture {
         console.log("warps", handler.calls("warp"));
         console.log("stakes", handler.calls("stake"));
         console.log("unstakes", handler.calls("requestUnstake"));
+        console.log("pool changes under pending draws", handler.ghostPoolChangesUnderPendingDraws());
     }
 }

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
+import {RequestHashSlot} from "../utils/RequestHashSlot.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IModelRegistry} from "../../contracts/interfaces/IModelRegistry.sol";
+import {IRandomnessSource} from "../../contracts/interfaces/IRandomnessSource.sol";
 import {ITaskHub} from "../../contracts/interfaces/ITaskHub.sol";
 import {IWorkerRegistry} from "../../contracts/interfaces/IWorkerRegistry.sol";
 import {ResultHash} from "../../contracts/libraries/ResultHash.sol";
@@ -214,7 +216,7 @@ contract TaskHubTest is Fixture {
 
     /*////////////////////////////////////////////////////////////// draw */
 
-    function test_Draw_StoresWorkersAndLocks() public {
+    function test_Draw_StoresWorkersWithoutLocking() public {
         uint256 id = _request(3, 2);
         (address[] memory preview, bool stored) = hub.previewDraw(id);
         assertFalse(stored);
@@ -224,7 +226,7 @@ contract TaskHubTest is Fixture {
         assertTrue(stored2);
         for (uint256 i; i < 3; ++i) {
             assertEq(ws[i], preview[i], "draw differs from preview");
-            assertEq(registry.workerInfo(ws[i]).locked, TASK_STAKE);
+            assertEq(registry.workerInfo(ws[i]).locked, 0, "stake is locked at commit, not at the draw");
             assertTrue(hub.isDrawn(id, ws[i]));
         }
         ITaskHub.Contribution[] memory cs = hub.contributions(id);
@@ -243,7 +245,7 @@ contract TaskHubTest is Fixture {
         vm.prank(requester);
         uint256 id = hub.request(_params(1, 1));
         vm.roll(block.number + 1);
-        vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubSeedPending.selector, id, block.number));
+        vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubSeedPending.selector, id));
         hub.draw(id);
     }
 
@@ -251,7 +253,7 @@ contract TaskHubTest is Fixture {
         uint256 id = _request(1, 1);
         uint256 seedBlock = hub.task(id).requestBlock + 1;
         vm.roll(seedBlock + 257);
-        vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubSeedExpired.selector, id, seedBlock));
+        vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubSeedExpired.selector, id));
         hub.draw(id);
         (, ITaskHub.WaitReason why) = hub.taskState(id);
         assertEq(uint8(why), uint8(ITaskHub.WaitReason.SeedExpired));
@@ -261,9 +263,7 @@ contract TaskHubTest is Fixture {
         uint256 id = _request(7, 4);
         (, ITaskHub.WaitReason why) = hub.taskState(id);
         assertEq(uint8(why), uint8(ITaskHub.WaitReason.NotEnoughWorkers));
-        vm.expectRevert(
-            abi.encodeWithSelector(IWorkerRegistry.WorkerRegistryNotEnoughWorkers.selector, modelId, 5, 7)
-        );
+        vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubNotEnoughWorkers.selector, id, 5, 7));
         hub.draw(id);
     }
 
@@ -284,16 +284,39 @@ contract TaskHubTest is Fixture {
         assertEq(hub.task(id).commits, 1);
     }
 
-    function test_Commit_QuorumMovesToRevealing() public {
+    function test_Commit_AllRWithQuorumMovesToRevealing() public {
         uint256 id = _request(3, 2);
         address[] memory ws = _drawn(id);
         _commit(ws[0], id, _goodSummary(), _goodSha());
         bytes32 h = ResultHash.resultHash(id, _digest(_goodSummary(), _goodSha()));
+        _commit(ws[1], id, _goodSummary(), _goodSha());
+        // Q equal hashes, but commits stay open for the third drawn worker.
+        assertEq(uint8(_status(id)), uint8(ITaskHub.TaskStatus.Requested));
         vm.expectEmit(address(hub));
         emit ITaskHub.ConsensusReached(id, h);
-        _commit(ws[1], id, _goodSummary(), _goodSha());
+        _commit(ws[2], id, _goodSummary(), _goodSha());
         assertEq(uint8(_status(id)), uint8(ITaskHub.TaskStatus.Revealing));
         assertEq(hub.result(id).resultHash, h);
+    }
+
+    function test_Reveal_QuorumAtDeadlineOpensReveals() public {
+        uint256 id = _request(3, 2);
+        address[] memory ws = _drawn(id);
+        _commit(ws[0], id, _goodSummary(), _goodSha());
+        _commit(ws[1], id, _goodSummary(), _goodSha());
+        bytes32 h = ResultHash.resultHash(id, _digest(_goodSummary(), _goodSha()));
+        vm.expectRevert(
+            abi.encodeWithSelector(ITaskHub.TaskHubWrongStatus.selector, id, ITaskHub.TaskStatus.Requested)
+        );
+        _reveal(ws[0], id, _goodSummary(), _goodSha());
+        _closeCommits(id);
+        (, ITaskHub.WaitReason why) = hub.taskState(id);
+        assertEq(uint8(why), uint8(ITaskHub.WaitReason.AwaitingReveals));
+        vm.expectEmit(address(hub));
+        emit ITaskHub.ConsensusReached(id, h);
+        _reveal(ws[0], id, _goodSummary(), _goodSha());
+        _reveal(ws[1], id, "", _goodSha());
+        assertEq(uint8(_status(id)), uint8(ITaskHub.TaskStatus.Finalized));
     }
 
     function test_Commit_NonLeadingHashCanWin() public {
@@ -306,14 +329,15 @@ contract TaskHubTest is Fixture {
         assertEq(hub.result(id).resultHash, ResultHash.resultHash(id, _digest(_goodSummary(), _goodSha())));
     }
 
-    function test_Commit_RevertWhen_AfterConsensus() public {
+    function test_Commit_RevertWhen_CommitsClosed() public {
         uint256 id = _request(3, 2);
-        address[] memory ws = _commitHonest(id, 2);
+        address[] memory ws = _commitHonest(id, 2); // commits close at the deadline
+        _reveal(ws[0], id, _goodSummary(), _goodSha());
         vm.expectRevert(
             abi.encodeWithSelector(ITaskHub.TaskHubWrongStatus.selector, id, ITaskHub.TaskStatus.Revealing)
         );
         vm.prank(ws[2]);
-        hub.commit(id, bytes32(uint256(1)), bytes32(uint256(2)));
+        hub.commit(id, RequestHashSlot.read(address(hub), id), bytes32(uint256(1)), bytes32(uint256(2)));
     }
 
     function test_Commit_RevertWhen_DeadlinePassed() public {
@@ -323,7 +347,7 @@ contract TaskHubTest is Fixture {
         vm.warp(deadline + 1);
         vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubCommitDeadlinePassed.selector, id, deadline));
         vm.prank(ws[0]);
-        hub.commit(id, bytes32(uint256(1)), bytes32(uint256(2)));
+        hub.commit(id, RequestHashSlot.read(address(hub), id), bytes32(uint256(1)), bytes32(uint256(2)));
     }
 
     function test_Commit_RevertWhen_ZeroResultHash() public {
@@ -331,7 +355,7 @@ contract TaskHubTest is Fixture {
         address[] memory ws = _drawn(id);
         vm.expectRevert(ITaskHub.TaskHubZeroResultHash.selector);
         vm.prank(ws[0]);
-        hub.commit(id, bytes32(0), bytes32(uint256(2)));
+        hub.commit(id, RequestHashSlot.read(address(hub), id), bytes32(0), bytes32(uint256(2)));
     }
 
     function test_Commit_RevertWhen_NotDrawn() public {
@@ -339,7 +363,7 @@ contract TaskHubTest is Fixture {
         address outsider = makeAddr("outsider");
         vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubNotDrawn.selector, id, outsider));
         vm.prank(outsider);
-        hub.commit(id, bytes32(uint256(1)), bytes32(uint256(2)));
+        hub.commit(id, RequestHashSlot.read(address(hub), id), bytes32(uint256(1)), bytes32(uint256(2)));
     }
 
     function test_Commit_RevertWhen_AlreadyCommitted() public {
@@ -348,7 +372,7 @@ contract TaskHubTest is Fixture {
         _commit(ws[0], id, _goodSummary(), _goodSha());
         vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubAlreadyCommitted.selector, id, ws[0]));
         vm.prank(ws[0]);
-        hub.commit(id, bytes32(uint256(1)), bytes32(uint256(2)));
+        hub.commit(id, RequestHashSlot.read(address(hub), id), bytes32(uint256(1)), bytes32(uint256(2)));
     }
 
     function test_Commit_RevertWhen_SeedPending() public {
@@ -356,12 +380,12 @@ contract TaskHubTest is Fixture {
         uint256 id = hub.request(_params(1, 1));
         vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubSeedPending.selector, id, block.number + 1));
         vm.prank(workers[0]);
-        hub.commit(id, bytes32(uint256(1)), bytes32(uint256(2)));
+        hub.commit(id, RequestHashSlot.read(address(hub), id), bytes32(uint256(1)), bytes32(uint256(2)));
     }
 
     function test_Commit_RevertWhen_UnknownTask() public {
         vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubUnknownTask.selector, 5));
-        hub.commit(5, bytes32(uint256(1)), bytes32(uint256(2)));
+        hub.commit(5, RequestHashSlot.read(address(hub), 5), bytes32(uint256(1)), bytes32(uint256(2)));
     }
 
     /*////////////////////////////////////////////////////////////// reveal */
@@ -398,6 +422,7 @@ contract TaskHubTest is Fixture {
         bytes memory bad = _summary(2, 0); // NotAnImage
         _commit(ws[0], id, bad, _goodSha());
         _commit(ws[1], id, bad, _goodSha());
+        _closeCommits(id);
         vm.expectEmit(address(hub));
         emit ITaskHub.ResultRecorded(id, _goodSha(), 2, bad);
         _reveal(ws[0], id, bad, _goodSha());
@@ -465,8 +490,9 @@ contract TaskHubTest is Fixture {
         address[] memory ws = _drawn(id);
         bytes32 h = ResultHash.resultHash(id, _digest(_goodSummary(), _goodSha()));
         vm.prank(ws[0]);
-        hub.commit(id, h, keccak256("not my seal"));
+        hub.commit(id, RequestHashSlot.read(address(hub), id), h, keccak256("not my seal"));
         _commit(ws[1], id, _goodSummary(), _goodSha());
+        _closeCommits(id);
         vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubSealMismatch.selector, id, ws[0]));
         _reveal(ws[0], id, _goodSummary(), _goodSha());
     }
@@ -610,13 +636,15 @@ contract TaskHubTest is Fixture {
         assertEq(uint8(_status(id)), uint8(ITaskHub.TaskStatus.Failed));
     }
 
-    function test_Expire_NoRevealSlashesCommittersToRequester() public {
+    function test_Expire_NoRevealSlashesCommittersToReserve() public {
         uint256 before = hub.balanceOf(requester);
         uint256 id = _request(3, 2);
         address[] memory ws = _commitHonest(id, 2);
         vm.warp(hub.task(id).revealDeadline + 1);
         hub.expire(id);
-        assertEq(hub.balanceOf(requester), before + 2 * TASK_STAKE);
+        // The requester gets its escrow back, not the slashed stake (it chose the reveal window).
+        assertEq(hub.balanceOf(requester), before);
+        assertEq(hub.reserve(), 2 * TASK_STAKE);
         assertEq(registry.workerInfo(ws[0]).stake, WORKER_STAKE - TASK_STAKE);
         assertEq(registry.workerInfo(ws[1]).stake, WORKER_STAKE - TASK_STAKE);
         assertEq(registry.workerInfo(ws[2]).stake, WORKER_STAKE, "non-committer keeps stake");
@@ -684,7 +712,28 @@ contract TaskHubTest is Fixture {
     }
 
     function test_Constructor_RevertWhen_ZeroAddress() public {
+        IRandomnessSource source = hub.randomness();
         vm.expectRevert(ITaskHub.TaskHubZeroAddress.selector);
-        new TaskHub(IERC20(address(0)), IModelRegistry(address(models)), IWorkerRegistry(address(registry)));
+        new TaskHub(
+            IERC20(address(0)), IModelRegistry(address(models)), IWorkerRegistry(address(registry)), source
+        );
+    }
+
+    function test_Constructor_RevertWhen_RegistryMismatch() public {
+        IRandomnessSource source = hub.randomness();
+        // The registry points at the deployed hub, not at a new one.
+        vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubRegistryMismatch.selector, address(registry)));
+        new TaskHub(
+            IERC20(address(token)),
+            IModelRegistry(address(models)),
+            IWorkerRegistry(address(registry)),
+            source
+        );
+    }
+
+    function test_RequestHashSlot_MatchesView() public {
+        uint256 id = _request(3, 2);
+        assertEq(RequestHashSlot.read(address(hub), id), hub.requestHashOf(id));
+        assertTrue(hub.requestHashOf(id) != bytes32(0));
     }
 }

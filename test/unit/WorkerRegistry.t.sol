@@ -100,9 +100,8 @@ contract WorkerRegistryTest is Fixture {
     }
 
     function test_RequestUnstake_RevertWhen_StakeLocked() public {
-        _addWorkers(2);
-        uint256 id = _request(3, 2);
-        hub.draw(id);
+        vm.prank(address(hub));
+        registry.lock(1, w);
         vm.expectRevert(
             abi.encodeWithSelector(
                 IWorkerRegistry.WorkerRegistryInsufficientFreeStake.selector,
@@ -225,24 +224,27 @@ contract WorkerRegistryTest is Fixture {
 
     /*////////////////////////////////////////////////////////////// hub-only */
 
-    function test_DrawAndLock_RevertWhen_NotHub() public {
+    function test_Lock_RevertWhen_NotHub() public {
         vm.expectRevert(abi.encodeWithSelector(IWorkerRegistry.WorkerRegistryNotHub.selector, address(this)));
-        registry.drawAndLock(1, modelId, 1, 1, block.number);
+        registry.lock(1, w);
     }
 
-    function test_DrawAndLock_RevertWhen_NotEnoughWorkers() public {
+    function test_Lock_RevertWhen_InsufficientFreeStake() public {
+        address small = _addWorker("small", TASK_STAKE);
+        vm.startPrank(address(hub));
+        registry.lock(1, small);
         vm.expectRevert(
-            abi.encodeWithSelector(IWorkerRegistry.WorkerRegistryNotEnoughWorkers.selector, modelId, 1, 3)
+            abi.encodeWithSelector(
+                IWorkerRegistry.WorkerRegistryInsufficientFreeStake.selector, small, 0, TASK_STAKE
+            )
         );
-        vm.prank(address(hub));
-        registry.drawAndLock(1, modelId, 1, 3, block.number);
+        registry.lock(2, small);
+        vm.stopPrank();
     }
 
-    function test_DrawAndLock_LocksTaskStake() public {
+    function test_Lock_LocksTaskStake() public {
         vm.prank(address(hub));
-        address[] memory ws = registry.drawAndLock(1, modelId, 123, 1, block.number);
-        assertEq(ws.length, 1);
-        assertEq(ws[0], w);
+        registry.lock(1, w);
         assertEq(registry.workerInfo(w).locked, TASK_STAKE);
         assertEq(registry.freeStake(w), WORKER_STAKE - TASK_STAKE);
     }
@@ -254,7 +256,9 @@ contract WorkerRegistryTest is Fixture {
 
     function test_Release_SlashesAndPaysHub() public {
         vm.startPrank(address(hub));
-        address[] memory ws = registry.drawAndLock(1, modelId, 123, 1, block.number);
+        registry.lock(1, w);
+        address[] memory ws = new address[](1);
+        ws[0] = w;
         uint256 hubBefore = token.balanceOf(address(hub));
         registry.release(1, ws, 1);
         vm.stopPrank();
@@ -264,35 +268,42 @@ contract WorkerRegistryTest is Fixture {
         assertEq(registry.weightOf(modelId, w), WORKER_STAKE - TASK_STAKE);
     }
 
-    /*////////////////////////////////////////////////////////////// draw eligibility */
+    /*////////////////////////////////////////////////////////////// draw history */
 
-    function test_PreviewDraw_SkipsStakeAddedAfterRequest() public {
+    function test_PreviewDraw_IgnoresStakeAddedInOrAfterRequestBlock() public {
         vm.roll(block.number + 1);
         address late = _addWorker("late", WORKER_STAKE * 100); // staked in this block
-        address[] memory ws = registry.previewDraw(modelId, 1, 1, block.number - 1);
+        // A request in this block draws from the pool as at the end of the previous block.
+        address[] memory ws = registry.previewDraw(modelId, 1, 1, block.number);
         assertEq(ws.length, 1);
         assertEq(ws[0], w, "fresh stake drawn");
-        // Once the request block is at or after the stake block, the big worker is eligible.
+        // A request in the next block sees the big worker.
         bool sawLate;
         for (uint256 s; s < 20; ++s) {
-            address[] memory again = registry.previewDraw(modelId, s, 1, block.number);
+            address[] memory again = registry.previewDraw(modelId, s, 1, block.number + 1);
             if (again[0] == late) sawLate = true;
         }
         assertTrue(sawLate);
     }
 
-    function test_PreviewDraw_SkipsWorkerWithoutFreeStake() public {
+    function test_PreviewDraw_LocksDoNotEnter() public {
         address small = _addWorker("small", TASK_STAKE);
-        vm.prank(address(hub));
-        registry.drawAndLock(1, modelId, 0, 2, block.number); // locks both
+        vm.roll(block.number + 1);
+        address[] memory before = registry.previewDraw(modelId, 5, 2, block.number);
+        vm.startPrank(address(hub));
+        registry.lock(1, small);
+        registry.lock(1, w);
+        vm.stopPrank();
         assertEq(registry.freeStake(small), 0);
         address[] memory ws = registry.previewDraw(modelId, 5, 2, block.number);
-        assertEq(ws.length, 1, "only w has free stake left");
-        assertEq(ws[0], w);
+        assertEq(ws.length, 2, "locks do not remove workers from the draw");
+        assertEq(ws[0], before[0]);
+        assertEq(ws[1], before[1]);
     }
 
     function test_PreviewDraw_DistinctWorkers() public {
         _addWorkers(4);
+        vm.roll(block.number + 1);
         for (uint256 s; s < 30; ++s) {
             address[] memory ws = registry.previewDraw(modelId, s, 5, block.number);
             assertEq(ws.length, 5);

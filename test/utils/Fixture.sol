@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {Test} from "forge-std/Test.sol";
+import {RequestHashSlot} from "./RequestHashSlot.sol";
 import {TestToken} from "../../contracts/devnet/TestToken.sol";
 import {ExampleConsumer} from "../../contracts/examples/ExampleConsumer.sol";
 import {ITaskHub} from "../../contracts/interfaces/ITaskHub.sol";
@@ -31,6 +32,7 @@ abstract contract Fixture is Test {
     WorkerRegistry internal registry;
     TaskHub internal hub;
     ExampleConsumer internal consumer;
+    MaskOracleDeployer.Deployment internal deployment;
 
     address internal publisher = makeAddr("publisher");
     address internal requester = makeAddr("requester");
@@ -43,10 +45,15 @@ abstract contract Fixture is Test {
         token = new TestToken();
         MaskOracleDeployer.Deployment memory d = MaskOracleDeployer.deploy(
             MaskOracleDeployer.Config({
-                token: token, taskStake: TASK_STAKE, unbondingDelay: UNBONDING, consumerOwner: address(this)
+                token: token,
+                taskStake: TASK_STAKE,
+                unbondingDelay: UNBONDING,
+                consumerOwner: address(this),
+                vrfMock: _useVrf()
             }),
             address(this)
         );
+        deployment = d;
         models = d.modelRegistry;
         registry = d.workerRegistry;
         hub = d.taskHub;
@@ -54,6 +61,11 @@ abstract contract Fixture is Test {
         vm.prank(publisher);
         modelId = models.register(MODEL_CID, MODEL_SHA, 0, FEE);
         _fund(requester, 1_000_000e18);
+    }
+
+    /// @dev Overridden by the VRF tests to deploy with VRFCoordinatorV2_5Mock.
+    function _useVrf() internal view virtual returns (bool) {
+        return false;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -97,6 +109,7 @@ abstract contract Fixture is Test {
             replication: r,
             quorum: q,
             reward: REWARD,
+            maxFee: FEE,
             commitWindow: COMMIT_WINDOW,
             revealWindow: REVEAL_WINDOW,
             callbackGasLimit: 0,
@@ -105,8 +118,11 @@ abstract contract Fixture is Test {
         });
     }
 
-    /// @dev The requester asks for a task, then one block passes so that the seed block exists.
+    /// @dev One block passes (a task is drawn from the pool as at the end of the block before its
+    /// request, so workers added in setUp count), the requester asks for a task, then one block passes
+    /// so that the seed block exists.
     function _request(uint8 r, uint8 q) internal returns (uint256 taskId) {
+        vm.roll(block.number + 1);
         vm.prank(requester);
         taskId = hub.request(_params(r, q));
         _mineSeed();
@@ -161,7 +177,12 @@ abstract contract Fixture is Test {
     function _commit(address w, uint256 taskId, bytes memory summary, bytes32 sha) internal {
         bytes32 d = _digest(summary, sha);
         vm.prank(w);
-        hub.commit(taskId, ResultHash.resultHash(taskId, d), ResultHash.resultSeal(w, taskId, d));
+        hub.commit(
+            taskId,
+            RequestHashSlot.read(address(hub), taskId),
+            ResultHash.resultHash(taskId, d),
+            ResultHash.resultSeal(w, taskId, d)
+        );
     }
 
     function _reveal(address w, uint256 taskId, bytes memory summary, bytes32 sha) internal {
@@ -169,12 +190,20 @@ abstract contract Fixture is Test {
         hub.reveal(taskId, sha, summary);
     }
 
-    /// @dev Every drawn worker commits the good result until consensus closes commits.
+    /// @dev The first `count` drawn workers commit the good result. When that leaves commits open
+    /// (count < R) with a quorum, time passes to the commit deadline, so that reveals open.
     function _commitHonest(uint256 taskId, uint256 count) internal returns (address[] memory ws) {
         ws = _drawn(taskId);
         for (uint256 i; i < count; ++i) {
             _commit(ws[i], taskId, _goodSummary(), _goodSha());
         }
+        ITaskHub.Task memory t = hub.task(taskId);
+        if (t.status == ITaskHub.TaskStatus.Requested && count >= t.quorum) _closeCommits(taskId);
+    }
+
+    /// @dev Moves time just past the task's commit deadline.
+    function _closeCommits(uint256 taskId) internal {
+        vm.warp(uint256(hub.task(taskId).commitDeadline) + 1);
     }
 
     function _status(uint256 taskId) internal view returns (ITaskHub.TaskStatus) {

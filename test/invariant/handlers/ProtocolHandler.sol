@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
+import {RequestHashSlot} from "../../utils/RequestHashSlot.sol";
 import {Test} from "forge-std/Test.sol";
 import {TestToken} from "../../../contracts/devnet/TestToken.sol";
 import {ITaskHub} from "../../../contracts/interfaces/ITaskHub.sol";
@@ -32,6 +33,27 @@ contract ProtocolHandler is Test {
     /// @dev Fingerprint of a task when it became terminal (0 while live).
     mapping(uint256 taskId => bytes32) public ghostTerminalPrint;
     mapping(bytes32 action => uint256) public calls;
+    /// @dev keccak of the workers a task's draw gave when its randomness was first seen available
+    /// (0 before); every later preview and the stored draw must give the same.
+    mapping(uint256 taskId => bytes32) public ghostDraw;
+    /// @dev Pool changes (stake, unstake, opt-in/out) made while some task was requested and undrawn.
+    uint256 public ghostPoolChangesUnderPendingDraws;
+
+    /// @dev Runs after each handler call: records first draws, counts pool changes under pending draws.
+    modifier recordDraws(bool poolChange) {
+        _;
+        uint256 n = hub.taskCount();
+        bool pending;
+        for (uint256 id = 1; id <= n; ++id) {
+            if (hub.task(id).status == ITaskHub.TaskStatus.Requested && hub.contributions(id).length == 0) {
+                pending = true;
+            }
+            if (ghostDraw[id] != bytes32(0)) continue;
+            bytes32 d = drawPrint(id);
+            if (d != bytes32(0)) ghostDraw[id] = d;
+        }
+        if (poolChange && pending) ++ghostPoolChangesUnderPendingDraws;
+    }
 
     constructor(
         TaskHub hub_,
@@ -89,7 +111,7 @@ contract ProtocolHandler is Test {
 
     /*////////////////////////////////////////////////////////////// stakes */
 
-    function stake(uint256 who, uint256 amount) external {
+    function stake(uint256 who, uint256 amount) external recordDraws(true) {
         address w = workers[who % workers.length];
         amount = _bound(amount, 1, 400e18);
         token.mint(w, amount);
@@ -100,7 +122,7 @@ contract ProtocolHandler is Test {
         ++calls["stake"];
     }
 
-    function requestUnstake(uint256 who, uint256 amount) external {
+    function requestUnstake(uint256 who, uint256 amount) external recordDraws(true) {
         address w = workers[who % workers.length];
         uint256 free = registry.freeStake(w);
         if (free == 0) return;
@@ -118,7 +140,7 @@ contract ProtocolHandler is Test {
         } catch {}
     }
 
-    function toggleOptIn(uint256 who) external {
+    function toggleOptIn(uint256 who) external recordDraws(true) {
         address w = workers[who % workers.length];
         bool optedIn = registry.isOptedIn(w, modelId);
         vm.prank(w);
@@ -129,7 +151,7 @@ contract ProtocolHandler is Test {
 
     /*////////////////////////////////////////////////////////////// tasks */
 
-    function request(uint256 who, uint256 r, uint256 q, uint256 reward) external {
+    function request(uint256 who, uint256 r, uint256 q, uint256 reward) external recordDraws(false) {
         if (hub.taskCount() >= MAX_TASKS) return;
         address a = requesters[who % requesters.length];
         r = _bound(r, 1, 3);
@@ -140,6 +162,7 @@ contract ProtocolHandler is Test {
             replication: uint8(r),
             quorum: uint8(q),
             reward: uint96(reward),
+            maxFee: type(uint96).max,
             commitWindow: 10 minutes,
             revealWindow: 10 minutes,
             callbackGasLimit: a == address(consumer) ? CONSUMER_CALLBACK_GAS : 0,
@@ -152,14 +175,19 @@ contract ProtocolHandler is Test {
         ++calls["request"];
     }
 
-    function commit(uint256 taskSeed, uint256 who) external {
+    function commit(uint256 taskSeed, uint256 who) external recordDraws(false) {
         uint256 id = _taskIn(taskSeed, ITaskHub.TaskStatus.Requested);
         if (id == 0) return;
         address w = _drawnOrAny(id, who, ITaskHub.ContributionState.Drawn);
         uint256 variant = who % 5 == 0 ? 2 : 1; // one commit in five dissents
         bytes32 d = _digest(id, variant);
         vm.prank(w);
-        hub.commit(id, ResultHash.resultHash(id, d), ResultHash.resultSeal(w, id, d));
+        hub.commit(
+            id,
+            RequestHashSlot.read(address(hub), id),
+            ResultHash.resultHash(id, d),
+            ResultHash.resultSeal(w, id, d)
+        );
         ghostVariant[id][w] = variant;
         ++calls["commit"];
         _record(id);
@@ -197,14 +225,18 @@ contract ProtocolHandler is Test {
 
     /// @notice Moves one live task a step towards a terminal state the way honest parties would
     /// (keeps the random sequences from leaving every task half done).
-    function advance(uint256 taskSeed) external {
+    function advance(uint256 taskSeed) external recordDraws(false) {
         uint256 id = _taskIn(taskSeed, ITaskHub.TaskStatus.Revealing);
         if (id == 0) id = _taskIn(taskSeed, ITaskHub.TaskStatus.Requested);
         if (id == 0) return;
         ITaskHub.Task memory t = hub.task(id);
         if (block.number <= uint256(t.requestBlock) + 1) vm.roll(block.number + 2);
         ITaskHub.Contribution[] memory cs = hub.contributions(id);
-        if (t.status == ITaskHub.TaskStatus.Requested) {
+        // Commits closed at the deadline: reveal when a hash has Q commits, else expire.
+        bool closed = t.status == ITaskHub.TaskStatus.Requested && block.timestamp > t.commitDeadline;
+        if (closed && t.leaderCount < t.quorum) {
+            hub.expire(id);
+        } else if (t.status == ITaskHub.TaskStatus.Requested && !closed) {
             (address[] memory ws,) = hub.previewDraw(id);
             if (cs.length == 0 && ws.length < t.replication) {
                 vm.warp(uint256(t.commitDeadline) + 1);
@@ -219,7 +251,12 @@ contract ProtocolHandler is Test {
                 } else {
                     bytes32 d = _digest(id, 1);
                     vm.prank(w);
-                    hub.commit(id, ResultHash.resultHash(id, d), ResultHash.resultSeal(w, id, d));
+                    hub.commit(
+                        id,
+                        RequestHashSlot.read(address(hub), id),
+                        ResultHash.resultHash(id, d),
+                        ResultHash.resultSeal(w, id, d)
+                    );
                     ghostVariant[id][w] = 1;
                 }
             }
@@ -253,7 +290,7 @@ contract ProtocolHandler is Test {
         _record(id);
     }
 
-    function warp(uint256 secs, uint256 blocks) external {
+    function warp(uint256 secs, uint256 blocks) external recordDraws(false) {
         vm.warp(block.timestamp + _bound(secs, 1, 4 minutes));
         vm.roll(block.number + _bound(blocks, 1, 20));
         ++calls["warp"];
@@ -264,6 +301,14 @@ contract ProtocolHandler is Test {
     /// @notice Fingerprint of everything stored about a task.
     function fingerprint(uint256 id) public view returns (bytes32) {
         return keccak256(abi.encode(hub.task(id), hub.result(id), hub.contributions(id), hub.escrowOf(id)));
+    }
+
+    /// @notice keccak of the task's drawn workers: the stored draw, else the preview once the randomness
+    /// is available (0 when neither).
+    function drawPrint(uint256 id) public view returns (bytes32) {
+        (address[] memory ws, bool stored) = hub.previewDraw(id);
+        if (!stored && ws.length == 0) return bytes32(0);
+        return keccak256(abi.encode(ws));
     }
 
     function summaryOf(uint256 variant) external pure returns (bytes memory) {
