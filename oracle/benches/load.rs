@@ -164,6 +164,7 @@ fn params(
         replication: 3,
         quorum: 2,
         reward: alloy::primitives::Uint::<96, 2>::from(u128::try_from(reward).expect("reward")),
+        maxFee: alloy::primitives::Uint::<96, 2>::MAX,
         commitWindow: WINDOW_S,
         revealWindow: WINDOW_S,
         callbackGasLimit: alloy::primitives::Uint::<24, 1>::from(callback_gas()),

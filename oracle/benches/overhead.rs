@@ -81,6 +81,7 @@ async fn main() {
             replication: 3,
             quorum: 2,
             reward: alloy::primitives::Uint::<96, 2>::from(1_000_000_000u64),
+            maxFee: alloy::primitives::Uint::<96, 2>::MAX,
             commitWindow: 600,
             revealWindow: 600,
             callbackGasLimit: alloy::primitives::Uint::<24, 1>::from(0u32),

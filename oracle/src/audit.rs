@@ -89,8 +89,10 @@ pub struct TaskAudit {
     pub seed: Option<B256>,
     /// Drawn workers in slot order.
     pub drawn: Vec<Address>,
-    /// Stake locked per drawn worker.
+    /// Stake locked per committer.
     pub stake_each: U256,
+    /// Workers whose task stake was locked (one `StakesLocked` per commit), in order.
+    pub locked: Vec<Address>,
     /// Commits: worker → result hash.
     pub commits: Vec<(Address, B256)>,
     /// The consensus hash.
@@ -114,6 +116,8 @@ pub struct TaskAudit {
     pub callback: Option<String>,
     /// Credits made by the settlement, by account (rebuilt).
     pub credits: BTreeMap<Address, U256>,
+    /// Slashed stake the settlement put in the hub's reserve (an expiry after a quorum).
+    pub to_reserve: U256,
     /// `Finalized`, `Failed` or still open.
     pub outcome: String,
     /// Result of `--recompute` (`match`, `mismatch: ...`, or why it could not run).
@@ -177,8 +181,10 @@ pub async fn rebuild(
             t.seed = Some(e.seed);
             t.drawn = e.workers.clone();
         } else if topic == WorkerRegistry::StakesLocked::SIGNATURE_HASH {
+            // Since v2: one event per commit, naming the committer.
             let e = log.log_decode::<WorkerRegistry::StakesLocked>()?.inner.data;
             t.stake_each = e.amountEach;
+            t.locked.extend(e.workers.iter().copied());
         } else if topic == TaskHub::Committed::SIGNATURE_HASH {
             let e = log.log_decode::<TaskHub::Committed>()?.inner.data;
             t.commits.push((e.worker, e.resultHash));
@@ -253,7 +259,19 @@ pub async fn rebuild(
     Ok(out)
 }
 
-/// The checks; fills `credits` and `problems`.
+/// A result hash committed by Q or more workers, if any (Q > R/2: at most one).
+fn quorum_hash(t: &TaskAudit) -> Option<B256> {
+    let mut counts: HashMap<B256, usize> = HashMap::new();
+    for (_, h) in &t.commits {
+        *counts.entry(*h).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .find(|(_, n)| t.quorum > 0 && *n >= usize::from(t.quorum))
+        .map(|(h, _)| h)
+}
+
+/// The checks; fills `credits`, `to_reserve` and `problems`.
 pub fn check(t: &mut TaskAudit) {
     let mut problems = Vec::new();
     let Some(s) = t.settlement.clone() else {
@@ -269,6 +287,17 @@ pub fn check(t: &mut TaskAudit) {
         .filter(|w| !s.winners.contains(w))
         .copied()
         .collect();
+    // Stakes are locked at commit: exactly once per committer.
+    let mut locked = t.locked.clone();
+    locked.sort();
+    let mut committers: Vec<Address> = t.commits.iter().map(|(w, _)| *w).collect();
+    committers.sort();
+    if locked != committers {
+        problems.push(format!(
+            "stakes locked for {:?}, but the committers are {:?}",
+            t.locked, committers
+        ));
+    }
     let slashed_count = U256::from(t.slashed_workers.len());
     if s.slashed != slashed_count * t.stake_each {
         problems.push(format!(
@@ -364,8 +393,9 @@ pub fn check(t: &mut TaskAudit) {
             }
         }
     } else {
-        // Expired after consensus: every committer is slashed; before: nobody.
-        let mut expected: Vec<Address> = if t.consensus.is_some() {
+        // Expired with a quorum (consensus reached, or Q equal commits by the commit deadline and
+        // no reveal, which emits no ConsensusReached): every committer is slashed; else nobody.
+        let mut expected: Vec<Address> = if t.consensus.is_some() || quorum_hash(t).is_some() {
             t.commits.iter().map(|(w, _)| *w).collect()
         } else {
             Vec::new()
@@ -380,13 +410,15 @@ pub fn check(t: &mut TaskAudit) {
                 t.slashed_workers, expected
             ));
         }
-        if s.refund != t.reward + t.escrow_fee + s.slashed {
+        // Since v2 the slashed stake goes to the hub's reserve, not to the requester.
+        if s.refund != t.reward + t.escrow_fee {
             problems.push(format!(
-                "refund {} != reward {} + fee {} + slashed {}",
-                s.refund, t.reward, t.escrow_fee, s.slashed
+                "refund {} != reward {} + fee {}",
+                s.refund, t.reward, t.escrow_fee
             ));
         }
         *t.credits.entry(t.requester).or_default() += s.refund;
+        t.to_reserve = s.slashed;
     }
     if t.callback.is_none() {
         problems.push("no callback outcome recorded".into());
@@ -458,7 +490,18 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
             t.recompute = Some(r);
         }
     }
-    let ok = tasks.iter().all(|t| t.problems.is_empty());
+    // A full audit also accounts for the hub's reserve: the slashed stake of expiries.
+    let mut reserve_problem = None;
+    if args.task.is_none() && from <= c.deployment.deploy_block {
+        let reserve = c.hub.reserve().call().await?;
+        let sum: U256 = tasks.iter().map(|t| t.to_reserve).sum();
+        if reserve != sum {
+            reserve_problem = Some(format!(
+                "the hub's reserve is {reserve}, but the expired tasks put {sum} in it"
+            ));
+        }
+    }
+    let ok = tasks.iter().all(|t| t.problems.is_empty()) && reserve_problem.is_none();
     let head = c
         .provider
         .get_block_by_number(BlockNumberOrTag::Latest)
@@ -468,7 +511,7 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &serde_json::json!({"ok": ok, "from_block": from, "head": head, "tasks": tasks})
+                &serde_json::json!({"ok": ok, "from_block": from, "head": head, "reserve_problem": reserve_problem, "tasks": tasks})
             )?
         );
     } else {
@@ -514,6 +557,9 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
             for p in &t.problems {
                 println!("  PROBLEM    {p}");
             }
+        }
+        if let Some(p) = &reserve_problem {
+            println!("PROBLEM  {p}");
         }
         println!(
             "{} task(s); {}",

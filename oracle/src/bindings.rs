@@ -66,8 +66,54 @@ pub mod token {
 }
 pub use token::TestToken;
 
+/// Bindings of `IRandomnessSource` (the hub's pluggable seed source).
+pub mod randomness {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug)]
+        IRandomnessSource,
+        "abi/IRandomnessSource.json"
+    );
+}
+pub use randomness::IRandomnessSource;
+
+/// Bindings of `BlockhashRandomness` (the default seed source: the hash of the block after the
+/// request).
+pub mod blockhash_randomness {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug)]
+        BlockhashRandomness,
+        "abi/BlockhashRandomness.json"
+    );
+}
+pub use blockhash_randomness::BlockhashRandomness;
+
+/// Bindings of `VrfRandomness` (Chainlink VRF v2.5 as the seed source).
+pub mod vrf_randomness {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug)]
+        VrfRandomness,
+        "abi/VrfRandomness.json"
+    );
+}
+pub use vrf_randomness::VrfRandomness;
+
+/// Bindings of Chainlink's `VRFCoordinatorV2_5Mock` (devnets with `--randomness vrf`: nothing
+/// answers a seed request unless someone calls `fulfillRandomWords`).
+pub mod vrf_coordinator_mock {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug)]
+        VRFCoordinatorV2_5Mock,
+        "abi/VRFCoordinatorV2_5Mock.json"
+    );
+}
+pub use vrf_coordinator_mock::VRFCoordinatorV2_5Mock;
+
 /// The ABI files the bindings are generated from, by contract name (for the drift check).
-pub const ABI_FILES: [(&str, &str); 5] = [
+pub const ABI_FILES: [(&str, &str); 9] = [
     ("TaskHub", include_str!("../abi/TaskHub.json")),
     ("WorkerRegistry", include_str!("../abi/WorkerRegistry.json")),
     ("ModelRegistry", include_str!("../abi/ModelRegistry.json")),
@@ -76,6 +122,19 @@ pub const ABI_FILES: [(&str, &str); 5] = [
         include_str!("../abi/ExampleConsumer.json"),
     ),
     ("TestToken", include_str!("../abi/TestToken.json")),
+    (
+        "IRandomnessSource",
+        include_str!("../abi/IRandomnessSource.json"),
+    ),
+    (
+        "BlockhashRandomness",
+        include_str!("../abi/BlockhashRandomness.json"),
+    ),
+    ("VrfRandomness", include_str!("../abi/VrfRandomness.json")),
+    (
+        "VRFCoordinatorV2_5Mock",
+        include_str!("../abi/VRFCoordinatorV2_5Mock.json"),
+    ),
 ];
 
 /// `ITaskHub.TaskStatus` as a number.

@@ -19,7 +19,9 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::bindings::{ExampleConsumer, ModelRegistry, TaskHub, TestToken, WorkerRegistry};
+use crate::bindings::{
+    ExampleConsumer, ModelRegistry, TaskHub, TestToken, VrfRandomness, WorkerRegistry,
+};
 
 /// The record `deploy/Deploy.s.sol` writes: where the contracts are.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -39,6 +41,25 @@ pub struct Deployment {
     pub task_hub: Address,
     /// The example consumer contract.
     pub example_consumer: Address,
+    /// The hub's randomness source kind: `blockhash` or `vrf` (records before v2: blockhash).
+    #[serde(default = "default_randomness")]
+    pub randomness: String,
+    /// The hub's randomness source (`IRandomnessSource`).
+    #[serde(default)]
+    pub randomness_source: Address,
+    /// The VRF coordinator (zero with blockhash; a `VRFCoordinatorV2_5Mock` on a VRF devnet).
+    #[serde(default)]
+    pub vrf_coordinator: Address,
+    /// The devnet's VRF setup contract (zero with blockhash).
+    #[serde(default)]
+    pub vrf_setup: Address,
+    /// The VRF key hash (zero with blockhash).
+    #[serde(default)]
+    pub vrf_key_hash: B256,
+}
+
+fn default_randomness() -> String {
+    "blockhash".into()
 }
 
 impl Deployment {
@@ -144,6 +165,9 @@ pub fn decode_revert(data: &[u8]) -> String {
     if let Ok(e) = TestToken::TestTokenErrors::abi_decode(data) {
         return format!("{e:?}");
     }
+    if let Ok(e) = VrfRandomness::VrfRandomnessErrors::abi_decode(data) {
+        return format!("{e:?}");
+    }
     if let Some(reason) = alloy::sol_types::decode_revert_reason(data) {
         return reason;
     }
@@ -165,6 +189,8 @@ pub enum TxError {
         label: String,
         /// Decoded error, e.g. `TaskHubNotDrawn(TaskHubNotDrawn { taskId: 3, worker: 0x... })`.
         reason: String,
+        /// The raw revert data (decode it with [`TxError::hub_error`] and friends).
+        data: Bytes,
     },
     /// Mined but reverted.
     #[error("{label}: mined in block {block} but reverted (tx {hash})")]
@@ -196,6 +222,26 @@ impl TxError {
             TxError::Revert { reason, .. } => Some(reason),
             _ => None,
         }
+    }
+
+    /// The raw revert data, if this is a revert found by gas estimation.
+    pub fn revert_data(&self) -> Option<&[u8]> {
+        match self {
+            TxError::Revert { data, .. } => Some(data),
+            _ => None,
+        }
+    }
+
+    /// The revert as one of the hub's errors, if it is one.
+    pub fn hub_error(&self) -> Option<TaskHub::TaskHubErrors> {
+        self.revert_data()
+            .and_then(|d| TaskHub::TaskHubErrors::abi_decode(d).ok())
+    }
+
+    /// The revert as one of the worker registry's errors, if it is one.
+    pub fn registry_error(&self) -> Option<WorkerRegistry::WorkerRegistryErrors> {
+        self.revert_data()
+            .and_then(|d| WorkerRegistry::WorkerRegistryErrors::abi_decode(d).ok())
     }
 }
 
@@ -391,6 +437,7 @@ async fn send_one(
                     return Err(TxError::Revert {
                         label: label.to_owned(),
                         reason: decode_revert(&data),
+                        data,
                     });
                 }
                 if is_transport(&e) && tries < settings.rpc_retries {
@@ -450,6 +497,7 @@ async fn send_one(
                         return Err(TxError::Revert {
                             label: label.to_owned(),
                             reason: decode_revert(&data),
+                            data,
                         });
                     }
                     // The nonce may be wrong now: ask the node next time.

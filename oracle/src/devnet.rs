@@ -748,6 +748,8 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         replication: r,
         quorum: q,
         reward: reward96,
+        // The fee just read: a fee raised meanwhile makes the request revert.
+        maxFee: terms.fee,
         commitWindow: args.commit_window,
         revealWindow: args.reveal_window,
         callbackGasLimit: alloy::primitives::Uint::<24, 1>::from(1_500_000u32),

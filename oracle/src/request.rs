@@ -36,6 +36,11 @@ pub struct RequestArgs {
     /// Reward split among the winners (tokens, or `Nwei`).
     #[arg(long, value_parser = parse_amount, default_value = "10")]
     pub reward: U256,
+    /// Highest model fee accepted (tokens, or `Nwei`; default: the fee read now from
+    /// `requestTerms`). A fee raised between that read and the request makes the request revert
+    /// (`TaskHubFeeAboveMax`) instead of taking more of the balance.
+    #[arg(long, value_parser = parse_amount)]
+    pub max_fee: Option<U256>,
     /// Seconds from the request to the commit deadline.
     #[arg(long, default_value_t = 300)]
     pub commit_window: u32,
@@ -61,6 +66,13 @@ pub struct RequestArgs {
     /// Print the outcome as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `v` as a `uint96`, if it fits.
+fn to_u96(v: U256) -> Option<alloy::primitives::Uint<96, 2>> {
+    u128::try_from(v)
+        .ok()
+        .and_then(|r| alloy::primitives::Uint::<96, 2>::try_from(r).ok())
 }
 
 /// Turns `--image` into the input reference of the request.
@@ -99,16 +111,23 @@ pub async fn run(args: RequestArgs) -> anyhow::Result<()> {
     let (input, local) = input_reference(&args.image, Some(&storage)).await?;
     let terms = c.models.requestTerms(args.model).call().await?;
     anyhow::ensure!(terms.active, "model {} is not active", args.model);
-    let amount = args.reward + U256::from(terms.fee);
-    let reward = u128::try_from(args.reward)
-        .ok()
-        .and_then(|r| alloy::primitives::Uint::<96, 2>::try_from(r).ok())
-        .context("reward too large")?;
+    let max_fee = args.max_fee.unwrap_or(U256::from(terms.fee));
+    anyhow::ensure!(
+        max_fee >= U256::from(terms.fee),
+        "model {} charges a fee of {} base units, above --max-fee {max_fee}",
+        args.model,
+        terms.fee
+    );
+    // Deposit what the request may take: the reward and at most the accepted fee.
+    let amount = args.reward + max_fee;
+    let reward = to_u96(args.reward).context("reward too large")?;
+    let max_fee96 = to_u96(max_fee).context("--max-fee too large")?;
     let p = crate::bindings::hub::ITaskHub::RequestParams {
         modelId: args.model,
         replication: args.replication,
         quorum: args.quorum,
         reward,
+        maxFee: max_fee96,
         commitWindow: args.commit_window,
         revealWindow: args.reveal_window,
         callbackGasLimit: alloy::primitives::Uint::<24, 1>::from(if args.via_consumer {
@@ -127,12 +146,13 @@ pub async fn run(args: RequestArgs) -> anyhow::Result<()> {
     };
     tx.deposit(&c.deployment, payer, amount).await?;
     let started = Instant::now();
-    let mined = if args.via_consumer {
+    let sent = if args.via_consumer {
         let call = crate::bindings::consumer::ITaskHub::RequestParams {
             modelId: p.modelId,
             replication: p.replication,
             quorum: p.quorum,
             reward: p.reward,
+            maxFee: p.maxFee,
             commitWindow: p.commitWindow,
             revealWindow: p.revealWindow,
             callbackGasLimit: p.callbackGasLimit,
@@ -144,11 +164,22 @@ pub async fn run(args: RequestArgs) -> anyhow::Result<()> {
             c.deployment.example_consumer,
             ExampleConsumer::requestSegmentationCall { p: call }.abi_encode(),
         )
-        .await?
+        .await
     } else {
         tx.send("request", hub, TaskHub::requestCall { p }.abi_encode())
-            .await?
+            .await
     };
+    let mined = sent.map_err(|e| match e.hub_error() {
+        Some(TaskHub::TaskHubErrors::TaskHubFeeAboveMax(f)) => anyhow::anyhow!(
+            "request refused: the fee of model {} is now {} base units, above the accepted \
+             maximum of {} (--max-fee); it was raised after it was read. Nothing was charged; \
+             the deposit stays in your hub balance",
+            f.modelId,
+            f.fee,
+            f.maxFee
+        ),
+        _ => anyhow::Error::new(e),
+    })?;
     let task_id = mined.event::<TaskHub::TaskRequested>()?.taskId;
     tracing::info!(target: "maskoracle::request", task = %task_id, %input, block = mined.block, "requested");
     if !args.wait {

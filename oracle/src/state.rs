@@ -51,7 +51,8 @@ macro_rules! db_err {
     };
 }
 
-/// Where the worker is with one task. Transitions only move forward.
+/// Where the worker is with one task. Transitions only move forward, except when the task's
+/// request itself was replaced ([`TaskRecord::for_new_request`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TaskPhase {
@@ -107,6 +108,11 @@ pub struct TaskRecord {
     /// Unix milliseconds when the commit transaction was handed to the RPC.
     #[serde(default)]
     pub commit_sent_unix_ms: Option<u64>,
+    /// The request this record belongs to: the task's `requestHash` (zero-padded to 32 bytes) of
+    /// the `TaskRequested` log that gave `model_id` and `input`. Everything computed and committed
+    /// here is for that request; a commit repeats it. `None` in records written before v2.
+    #[serde(default)]
+    pub request_hash: Option<[u8; 32]>,
 }
 
 impl TaskRecord {
@@ -128,6 +134,27 @@ impl TaskRecord {
             seen_unix_ms: None,
             inference_ms: None,
             commit_sent_unix_ms: None,
+            request_hash: None,
+        }
+    }
+
+    /// This record started again for another request at the same task id (a reorg replaced the
+    /// request): what was computed or sent for the old one is dropped. The only way a phase moves
+    /// back.
+    pub fn for_new_request(
+        &self,
+        request_block: u64,
+        model_id: u32,
+        input: String,
+        request_hash: [u8; 32],
+    ) -> Self {
+        Self {
+            model_id,
+            input,
+            request_hash: Some(request_hash),
+            seen_unix_ms: self.seen_unix_ms,
+            note: Some("request replaced (reorg): started again".into()),
+            ..Self::seen(request_block)
         }
     }
 }

@@ -30,7 +30,7 @@ use maskoracle_inference::summary::{result_hash, result_seal};
 use maskoracle_inference::{CanonicalResult, Segmenter, Status};
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::bindings::{status, TaskHub};
+use crate::bindings::{status, TaskHub, WorkerRegistry};
 use crate::chain::{task_key, Contracts, Mined, TxError, TxSender};
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -51,6 +51,19 @@ pub enum Role {
 const RECONCILE_EVERY: Duration = Duration::from_secs(5);
 /// Blocks the cursor moves back when its block was reorganised away.
 const REORG_REWIND: u64 = 64;
+/// How long after its seed became available a task's draw is left to the first drawn worker
+/// before any other participant (another drawn worker, a keeper) sends `draw` itself.
+const DRAW_BACKUP_AFTER: Duration = Duration::from_secs(2);
+/// Pause before a commit refused for want of free stake is tried again.
+const NO_FREE_STAKE_RETRY: Duration = Duration::from_secs(5);
+
+/// The task's `bytes22 requestHash` as the `bytes32` a commit repeats (zero-padded on the right,
+/// as Solidity's `bytes32(bytes22)`).
+pub fn request_hash_word(h: alloy::primitives::FixedBytes<22>) -> B256 {
+    let mut out = [0u8; 32];
+    out[..22].copy_from_slice(h.as_slice());
+    B256::from(out)
+}
 
 fn unix_ms() -> u64 {
     SystemTime::now()
@@ -61,6 +74,8 @@ fn unix_ms() -> u64 {
 
 /// A finished computation.
 struct Computed {
+    /// The request it was computed for (see [`TaskRecord::request_hash`]).
+    request_hash: Option<[u8; 32]>,
     canonical: Vec<u8>,
     result_sha256: B256,
     summary: Vec<u8>,
@@ -82,6 +97,7 @@ enum Event {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum TxKind {
+    Draw,
     Commit,
     Reveal,
     Finalize,
@@ -108,6 +124,8 @@ pub struct Worker {
     /// Tasks whose last transaction reverted: not retried before the instant (the views may lag
     /// the pending state the estimate saw).
     cooldown: HashMap<U256, Instant>,
+    /// When each undrawn task was first seen with its seed available (for [`DRAW_BACKUP_AFTER`]).
+    seed_ready: HashMap<U256, Instant>,
     events: (mpsc::Sender<Event>, mpsc::Receiver<Event>),
     last_reconcile: Instant,
     stopping: bool,
@@ -159,6 +177,7 @@ impl Worker {
             dirty: HashSet::new(),
             served: HashSet::new(),
             cooldown: HashMap::new(),
+            seed_ready: HashMap::new(),
             events: mpsc::channel(1024),
             last_reconcile: Instant::now() - RECONCILE_EVERY,
             stopping: false,
@@ -327,13 +346,29 @@ impl Worker {
         if *topic == TaskHub::TaskRequested::SIGNATURE_HASH {
             let ev = log.log_decode::<TaskHub::TaskRequested>()?.inner.data;
             let key = task_key(ev.taskId);
-            if self.state.task(&key)?.is_none() {
-                let mut rec = TaskRecord::seen(block);
-                rec.model_id = ev.modelId;
-                rec.input = ev.input.clone();
-                rec.seen_unix_ms = Some(unix_ms());
-                self.state.put_task(&key, &rec, None)?;
-                tracing::info!(target: "maskoracle::worker", task = %ev.taskId, model = ev.modelId, input = %ev.input, "task requested");
+            let hash = request_hash_word(ev.task.requestHash).0;
+            match self.state.task(&key)? {
+                None => {
+                    let mut rec = TaskRecord::seen(block);
+                    rec.model_id = ev.modelId;
+                    rec.input = ev.input.clone();
+                    rec.request_hash = Some(hash);
+                    rec.seen_unix_ms = Some(unix_ms());
+                    self.state.put_task(&key, &rec, None)?;
+                    tracing::info!(target: "maskoracle::worker", task = %ev.taskId, model = ev.modelId, input = %ev.input, request_hash = %B256::from(hash), "task requested");
+                }
+                Some(rec) if rec.request_hash.is_some_and(|h| h != hash) => {
+                    // Read again after a reorg, and it is another request at the same id: what
+                    // was computed for the old one must never be committed for this one.
+                    tracing::warn!(target: "maskoracle::worker", task = %ev.taskId, model = ev.modelId, input = %ev.input, "the task's request was replaced (reorg): starting again");
+                    let rec = rec.for_new_request(block, ev.modelId, ev.input.clone(), hash);
+                    self.state.put_task(&key, &rec, None)?;
+                }
+                Some(mut rec) if rec.request_hash.is_none() => {
+                    rec.request_hash = Some(hash);
+                    self.state.put_task(&key, &rec, None)?;
+                }
+                Some(_) => {}
             }
             self.dirty.insert(ev.taskId);
         } else if *topic == TaskHub::ResultRecorded::SIGNATURE_HASH {
@@ -360,6 +395,7 @@ impl Worker {
     }
 
     fn finish(&mut self, id: U256, mut rec: TaskRecord, outcome: &str) -> anyhow::Result<()> {
+        self.seed_ready.remove(&id);
         rec.phase = TaskPhase::Done;
         rec.note = Some(outcome.to_owned());
         self.put(id, &rec, None)?;
@@ -376,7 +412,13 @@ impl Worker {
         if rec.phase == TaskPhase::Done {
             return Ok(());
         }
-        if self.computing.contains(&id) || self.acting.iter().any(|(t, _)| *t == id) {
+        // A draw in flight does not hold back the computation (or, once computed, the commit).
+        if self.computing.contains(&id)
+            || self
+                .acting
+                .iter()
+                .any(|(t, k)| *t == id && *k != TxKind::Draw)
+        {
             // Its outcome arrives as an event, which marks the task dirty again.
             return Ok(());
         }
@@ -395,7 +437,9 @@ impl Worker {
                 (status::FAILED, _) => "expired",
                 (_, TaskPhase::RevealSent) => "revealed",
                 (_, TaskPhase::CommitSent) => "lost-consensus",
-                _ if rec.drawn == Some(true) => "late",
+                // Drawn, but commits closed (all others, or the deadline) before its commit:
+                // neither paid nor slashed.
+                _ if rec.drawn == Some(true) => "not-committed",
                 _ => "not-drawn",
             };
             return self.finish(id, rec, outcome);
@@ -406,26 +450,36 @@ impl Worker {
             1 => {
                 self.dirty.insert(id);
             }
-            // AwaitingCommits
-            2 if self.role == Role::Worker => {
-                // Until the draw is stored (by the first commit), `previewDraw` only predicts
-                // it: free stakes change as other tasks lock and release, so the prediction is
-                // acted on but not remembered; the `WorkersDrawn` event brings the task back.
-                let drawn = match rec.drawn {
-                    Some(d) => d,
-                    None => {
-                        let preview = self.c.hub.previewDraw(id).call().await?;
-                        let d = preview.workers.contains(&self.me);
-                        if preview.stored {
-                            rec.drawn = Some(d);
-                            self.put(id, &rec, None)?;
-                            if d {
-                                tracing::info!(target: "maskoracle::worker", task = %id, "drawn for this task");
-                            }
-                        }
-                        d
-                    }
+            // AwaitingCommits: the seed is available (the draw may not be stored yet).
+            2 => {
+                // Since v2 the draw depends only on the seed and the pool as of the block before
+                // the request, so `previewDraw` is what `draw` will store; it is remembered once
+                // stored (a reorg can still replace the seed or the request).
+                let preview = match rec.drawn {
+                    Some(_) => None,
+                    None => Some(self.c.hub.previewDraw(id).call().await?),
                 };
+                if let Some(p) = &preview {
+                    if p.stored {
+                        self.seed_ready.remove(&id);
+                        let d = p.workers.contains(&self.me);
+                        rec.drawn = Some(d);
+                        self.put(id, &rec, None)?;
+                        if d && self.role == Role::Worker {
+                            tracing::info!(target: "maskoracle::worker", task = %id, "drawn for this task");
+                        }
+                    } else if !p.workers.is_empty() {
+                        self.eager_draw(id, &p.workers, keeper, &rec);
+                    }
+                }
+                if self.role != Role::Worker {
+                    return Ok(());
+                }
+                let drawn = rec.drawn.unwrap_or_else(|| {
+                    preview
+                        .as_ref()
+                        .is_some_and(|p| p.workers.contains(&self.me))
+                });
                 if !drawn {
                     return if keeper || rec.drawn.is_none() {
                         Ok(())
@@ -433,15 +487,24 @@ impl Worker {
                         self.finish(id, rec, "not-drawn")
                     };
                 }
+                // Commits stay open until all R drawn workers committed or the deadline: a drawn
+                // worker commits even when Q others already agree (it is paid).
                 match rec.phase {
                     TaskPhase::Seen if !self.computing.contains(&id) => {
                         if !self.served.contains(&rec.model_id) {
                             // Drawn for a model this worker does not serve (opted out since).
                             return self.finish(id, rec, "model-not-served");
                         }
-                        self.spawn_compute(id, &rec);
+                        // Never compute for a request other than the task's current one.
+                        if self.check_request(id, &mut rec).await? {
+                            self.spawn_compute(id, &rec);
+                        }
                     }
-                    TaskPhase::Computed => self.spawn_commit(id, &rec),
+                    TaskPhase::Computed => {
+                        if self.check_request(id, &mut rec).await? {
+                            self.spawn_commit(id, &rec);
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -459,8 +522,9 @@ impl Worker {
                     return self.put(id, &rec, None);
                 }
                 if !committed {
-                    // Consensus was reached before this worker's commit: not slashed, not paid.
-                    return self.finish(id, rec, "late");
+                    // Commits closed (the deadline) before this worker committed: neither paid
+                    // nor slashed.
+                    return self.finish(id, rec, "not-committed");
                 }
                 let winning = self.c.hub.result(id).call().await?.resultHash;
                 let digest = rec.digest.map(B256::from).unwrap_or_default();
@@ -498,9 +562,106 @@ impl Worker {
         Ok(())
     }
 
+    /// Whether `rec` belongs to the task's current request (reorg safety): reads the task from
+    /// the chain and compares its `requestHash` (which covers the whole request calldata: model,
+    /// input, params) and model with the record's. When they differ, the record starts again from
+    /// the current request's `TaskRequested` log, and `false` is returned (the task is driven
+    /// again next turn).
+    async fn check_request(&mut self, id: U256, rec: &mut TaskRecord) -> anyhow::Result<bool> {
+        let t = self.c.hub.task(id).call().await?;
+        let onchain = request_hash_word(t.requestHash).0;
+        if rec.request_hash == Some(onchain) && rec.model_id == t.modelId {
+            return Ok(true);
+        }
+        self.dirty.insert(id);
+        match self.find_request(id, onchain, rec.request_block).await? {
+            Some((block, model_id, input)) => {
+                if rec.request_hash.is_some() {
+                    tracing::warn!(target: "maskoracle::worker", task = %id, model = model_id, %input, "the task's request is not the one this record was made for (reorg): starting again from the current request");
+                    *rec = rec.for_new_request(block, model_id, input, onchain);
+                } else {
+                    // A record from before v2: it learns its request hash.
+                    rec.request_hash = Some(onchain);
+                }
+                self.put(id, rec, None)?;
+            }
+            None => {
+                tracing::info!(target: "maskoracle::worker", task = %id, "the task's current request is not in the logs yet; waiting");
+            }
+        }
+        Ok(false)
+    }
+
+    /// The `TaskRequested` log of task `id` whose request hash is `hash`: (block, model, input).
+    async fn find_request(
+        &self,
+        id: U256,
+        hash: [u8; 32],
+        near_block: u64,
+    ) -> anyhow::Result<Option<(u64, u32, String)>> {
+        let p = &self.c.provider;
+        let head = p.get_block_number().await?;
+        let mut from = near_block
+            .saturating_sub(REORG_REWIND)
+            .max(self.c.deployment.deploy_block);
+        let mut found = None;
+        while from <= head {
+            let to = head.min(from + self.cfg.worker.log_chunk_blocks.max(1) - 1);
+            let filter = Filter::new()
+                .address(self.c.deployment.task_hub)
+                .event_signature(TaskHub::TaskRequested::SIGNATURE_HASH)
+                .topic1(B256::from(id.to_be_bytes::<32>()))
+                .from_block(from)
+                .to_block(to);
+            for log in p.get_logs(&filter).await? {
+                if log.removed {
+                    continue;
+                }
+                let ev = log.log_decode::<TaskHub::TaskRequested>()?.inner.data;
+                if request_hash_word(ev.task.requestHash).0 == hash {
+                    found = Some((log.block_number.unwrap_or_default(), ev.modelId, ev.input));
+                }
+            }
+            from = to + 1;
+        }
+        Ok(found)
+    }
+
+    /// Draws the task's workers as soon as its seed is available, instead of leaving it to the
+    /// first commit: the first worker of the (deterministic) draw sends `draw` at once; anyone
+    /// else (another drawn worker, a keeper) only when it is still not stored
+    /// [`DRAW_BACKUP_AFTER`] later, so a task normally costs one draw transaction.
+    fn eager_draw(&mut self, id: U256, workers: &[Address], keeper: bool, rec: &TaskRecord) {
+        let since = *self.seed_ready.entry(id).or_insert_with(Instant::now);
+        // Driven every turn until the draw is stored.
+        self.dirty.insert(id);
+        let slot = workers.iter().position(|w| *w == self.me);
+        let due = match slot {
+            Some(0) => self.role == Role::Worker,
+            Some(_) => since.elapsed() >= DRAW_BACKUP_AFTER,
+            None => keeper && since.elapsed() >= DRAW_BACKUP_AFTER,
+        };
+        if !due || self.stopping || rec.phase == TaskPhase::Done {
+            return;
+        }
+        if self.cooldown.get(&id).is_some_and(|u| Instant::now() < *u) {
+            return;
+        }
+        let input = TaskHub::drawCall { taskId: id }.abi_encode();
+        self.spawn_tx(
+            id,
+            TxKind::Draw,
+            format!("draw #{id}"),
+            self.c.deployment.task_hub,
+            input,
+            None,
+        );
+    }
+
     fn spawn_compute(&mut self, id: U256, rec: &TaskRecord) {
         self.computing.insert(id);
         let job = ComputeJob {
+            request_hash: rec.request_hash,
             model_id: rec.model_id,
             input: rec.input.clone(),
             models: self.models.clone(),
@@ -518,13 +679,62 @@ impl Worker {
         });
     }
 
-    fn spawn_tx(&mut self, id: U256, kind: TxKind, label: String, to: Address, input: Vec<u8>) {
+    /// Sends a transaction for task `id` in the background. With `guard` (the request hash and
+    /// model the transaction was made for), the task is read from the chain first and nothing is
+    /// sent when its request is another one: the outcome is then a `TaskHubRequestHashMismatch`
+    /// refusal, as the hub would answer.
+    fn spawn_tx(
+        &mut self,
+        id: U256,
+        kind: TxKind,
+        label: String,
+        to: Address,
+        input: Vec<u8>,
+        guard: Option<(B256, u32)>,
+    ) {
         if !self.acting.insert((id, kind)) {
             return;
         }
         let tx = self.tx.clone();
         let events = self.events.0.clone();
+        let hub = self.c.hub.clone();
         tokio::spawn(async move {
+            if let Some((expected, model)) = guard {
+                let refused = match hub.task(id).call().await {
+                    Ok(t) => {
+                        let stored = request_hash_word(t.requestHash);
+                        (stored != expected || t.modelId != model).then(|| {
+                            let e = TaskHub::TaskHubErrors::TaskHubRequestHashMismatch(
+                                TaskHub::TaskHubRequestHashMismatch {
+                                    taskId: id,
+                                    given: expected,
+                                    stored,
+                                },
+                            );
+                            TxError::Revert {
+                                reason: format!("{e:?} (checked before sending)"),
+                                data: alloy::sol_types::SolInterface::abi_encode(&e).into(),
+                                label: label.clone(),
+                            }
+                        })
+                    }
+                    Err(e) => Some(TxError::Rpc {
+                        label: label.clone(),
+                        message: e.to_string(),
+                    }),
+                };
+                if let Some(err) = refused {
+                    let _ = events
+                        .send(Event::Tx {
+                            id,
+                            kind,
+                            sent_unix_ms: None,
+                            result: Box::new(Err(err)),
+                        })
+                        .await;
+                    return;
+                }
+            }
             let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
             let send = tx.send_notify(label, to, input, Some(sent_tx));
             tokio::pin!(send);
@@ -548,20 +758,25 @@ impl Worker {
     }
 
     fn spawn_commit(&mut self, id: U256, rec: &TaskRecord) {
-        let Some(digest) = rec.digest.map(B256::from) else {
+        let (Some(digest), Some(request_hash)) =
+            (rec.digest.map(B256::from), rec.request_hash.map(B256::from))
+        else {
             return;
         };
         let call = TaskHub::commitCall {
             taskId: id,
+            requestHash: request_hash,
             resultHash: result_hash(id, digest),
             resultSeal: result_seal(self.me, id, digest),
         };
+        // Checked against the chain once more right before sending (reorg safety).
         self.spawn_tx(
             id,
             TxKind::Commit,
             format!("commit #{id}"),
             self.c.deployment.task_hub,
             call.abi_encode(),
+            Some((request_hash, rec.model_id)),
         );
     }
 
@@ -580,6 +795,7 @@ impl Worker {
             format!("reveal #{id}"),
             self.c.deployment.task_hub,
             call.abi_encode(),
+            None,
         );
     }
 
@@ -600,7 +816,7 @@ impl Worker {
                 "expire"
             }
         );
-        self.spawn_tx(id, kind, label, self.c.deployment.task_hub, input);
+        self.spawn_tx(id, kind, label, self.c.deployment.task_hub, input, None);
     }
 
     fn on_event(&mut self, ev: Event) -> anyhow::Result<()> {
@@ -612,6 +828,12 @@ impl Worker {
                     return Ok(());
                 };
                 match result {
+                    Ok(c) if c.request_hash != rec.request_hash => {
+                        // The record moved to another request while this ran (reorg): the
+                        // result answers the old one and is dropped.
+                        tracing::warn!(target: "maskoracle::worker", task = %id, "computed for a request the task no longer has: dropped");
+                        self.dirty.insert(id);
+                    }
                     Ok(c) => {
                         self.metrics
                             .inference_seconds
@@ -686,34 +908,68 @@ impl Worker {
                         rec.reveal_tx = Some(m.hash.0);
                         tracing::info!(target: "maskoracle::worker", task = %id, tx = %m.hash, gas = m.gas_used, "revealed");
                     }
+                    (Ok(m), TxKind::Draw) => {
+                        tracing::info!(target: "maskoracle::worker", task = %id, tx = %m.hash, gas = m.gas_used, "workers drawn");
+                    }
                     (Ok(m), _) => {
                         tracing::info!(target: "maskoracle::worker", task = %id, action = ?kind, tx = %m.hash, gas = m.gas_used, "keeper transaction mined");
                     }
                     (Err(e), _) => {
-                        let reason = e
-                            .revert_reason()
-                            .map(|r| crate::chain::revert_name(r).to_owned());
-                        match (kind, reason.as_deref()) {
-                            (TxKind::Commit, Some("TaskHubAlreadyCommitted")) => {
+                        use TaskHub::TaskHubErrors as H;
+                        use WorkerRegistry::WorkerRegistryErrors as W;
+                        let name = e.revert_reason().map(crate::chain::revert_name);
+                        let mut pause = Some(Duration::from_millis(1500));
+                        match (kind, e.hub_error(), e.registry_error()) {
+                            (TxKind::Commit, Some(H::TaskHubAlreadyCommitted(_)), _) => {
                                 rec.phase = rec.phase.max(TaskPhase::CommitSent);
                             }
-                            (TxKind::Reveal, Some("TaskHubNotCommitted")) => {
+                            (TxKind::Reveal, Some(H::TaskHubNotCommitted(_)), _) => {
                                 rec.phase = TaskPhase::RevealSent;
                             }
-                            (TxKind::Commit, Some("TaskHubNotDrawn")) => {
+                            (TxKind::Commit, Some(H::TaskHubNotDrawn(_)), _) => {
                                 // The draw stored differs from the prediction: look again.
                                 rec.drawn = None;
                             }
-                            (_, Some(name)) => {
-                                tracing::info!(target: "maskoracle::worker", task = %id, action = ?kind, error = name, "transaction not needed or too late");
+                            (TxKind::Commit, Some(H::TaskHubRequestHashMismatch(m)), _) => {
+                                // The next drive re-reads the request and starts again from it.
+                                tracing::warn!(target: "maskoracle::worker", task = %id, ours = %m.given, stored = %m.stored, "commit refused: the task's request is another one than the result was computed for (reorg?)");
+                                rec.drawn = None;
+                            }
+                            (
+                                TxKind::Commit,
+                                _,
+                                Some(W::WorkerRegistryInsufficientFreeStake(s)),
+                            ) => {
+                                // Stake locked by other tasks: skipped, tried again while commits
+                                // are open (another task's settlement may free it).
+                                tracing::warn!(target: "maskoracle::worker", task = %id, free = %s.free, needed = %s.needed, "not enough free stake to commit: skipped for now");
+                                pause = Some(NO_FREE_STAKE_RETRY);
+                            }
+                            (
+                                TxKind::Draw,
+                                Some(H::TaskHubAlreadyDrawn(_) | H::TaskHubSeedPending(_)),
+                                _,
+                            ) => {
+                                // Someone else drew first, or the pending block is behind.
+                                tracing::debug!(target: "maskoracle::worker", task = %id, error = ?name, "draw not needed");
+                                pause = None;
+                            }
+                            (_, Some(_), _) | (_, _, Some(_)) => {
+                                tracing::info!(target: "maskoracle::worker", task = %id, action = ?kind, error = ?name, "transaction not needed or too late");
                             }
                             _ => {
                                 tracing::warn!(target: "maskoracle::worker", task = %id, action = ?kind, error = %e, "transaction failed; will retry");
                             }
                         }
-                        rec.note = Some(e.to_string());
-                        self.cooldown
-                            .insert(id, Instant::now() + Duration::from_millis(1500));
+                        if kind == TxKind::Draw {
+                            // A failed draw never holds back the task's commit.
+                            pause = None;
+                        } else {
+                            rec.note = Some(e.to_string());
+                        }
+                        if let Some(p) = pause {
+                            self.cooldown.insert(id, Instant::now() + p);
+                        }
                     }
                 }
                 self.put(id, &rec, None)?;
@@ -725,6 +981,7 @@ impl Worker {
 }
 
 struct ComputeJob {
+    request_hash: Option<[u8; 32]>,
     model_id: u32,
     input: String,
     models: Arc<ModelStore>,
@@ -815,6 +1072,7 @@ impl ComputeJob {
             digest = maskoracle_inference::summary::digest(&att.summary_bytes, &s);
         }
         Ok(Computed {
+            request_hash: self.request_hash,
             canonical,
             result_sha256: sha,
             summary: att.summary_bytes,

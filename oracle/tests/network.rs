@@ -378,6 +378,7 @@ async fn a_reverting_consumer_leaves_the_task_finalized_and_the_failure_visible_
         reward: alloy::primitives::Uint::<96, 2>::from(10u64)
             * alloy::primitives::Uint::<96, 2>::from(10u64)
                 .pow(alloy::primitives::Uint::from(18u64)),
+        maxFee: alloy::primitives::Uint::<96, 2>::MAX,
         commitWindow: 120,
         revealWindow: 120,
         callbackGasLimit: alloy::primitives::Uint::<24, 1>::from(200_000u32),
