@@ -92,8 +92,13 @@ def main():
     else:
         r50.load_state_dict(torch.jit.load(pt).state_dict())
     t_eager, out_eager = timed(r50, img, a.repeat_r50 or a.repeat)
+    # Model FLOPs of one R50 call on this image (2 per multiply-add; convolutions and matrix
+    # products, which are ~all of them), counted by torch's own FlopCounterMode.
+    from torch.utils.flop_counter import FlopCounterMode
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        r50([img])
     report["r50"] = {"eager_s": t_eager, "detections": int(out_eager["labels"].numel()),
-                     "masks_sha256": masks_sha(out_eager)}
+                     "masks_sha256": masks_sha(out_eager), "flops": counter.get_total_flops()}
     report["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     report["threads"] = a.threads
     print(json.dumps(report))

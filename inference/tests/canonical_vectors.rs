@@ -92,16 +92,25 @@ fn probe(
     (map, profile["profile"].clone())
 }
 
+/// The CPU, as `/proc/cpuinfo` names it, with its family/model and whether it has AVX-512.
 fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == name))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    let avx512 = field("flags").split_whitespace().any(|f| f == "avx512f");
+    format!(
+        "{} {} (family {}, model {}; {})",
+        field("vendor_id"),
+        field("model name"),
+        field("cpu family"),
+        field("model"),
+        if avx512 { "AVX2 + AVX-512" } else { "AVX2, no AVX-512" }
+    )
 }
 
 #[test]
