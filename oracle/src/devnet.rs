@@ -12,10 +12,13 @@
 //!
 //! `--faulty K` makes the last K workers commit a deliberately wrong result (the worker's devnet
 //! test switch appends a fixed marker to the canonical result, so cheaters agree with each
-//! other). A worker is slashed only if its commit is on chain before consensus (later commits are
-//! refused and cost nothing), so the side that cannot reach the quorum is started first and the
-//! other side only once its commits are mined: with an honest quorum the cheaters are slashed;
-//! when the cheaters hold the quorum they win and the honest workers are slashed.
+//! other). Commits stay open until every drawn worker committed (or the commit deadline), so all
+//! workers start at once: with an honest quorum the cheaters are slashed; when the cheaters hold
+//! the quorum they win and the honest workers are slashed.
+//!
+//! `--randomness vrf` deploys Chainlink VRF v2.5 as the seed source (a `VRFCoordinatorV2_5Mock`,
+//! `MASKORACLE_RANDOMNESS=vrf`); nothing answers its requests by itself, so a VRF operator task
+//! in this process answers each `SeedRequested` with `fulfillRandomWords`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -38,7 +41,7 @@ use tokio::process::{Child, Command};
 
 use crate::bindings::{
     callback_outcome, status, wait_reason, ExampleConsumer, ModelRegistry, TaskHub, TestToken,
-    WorkerRegistry,
+    VRFCoordinatorV2_5Mock, VrfRandomness, WorkerRegistry,
 };
 use crate::chain::{read_provider, tokens, Contracts, Deployment, Mined, TxSender, TxSettings};
 use crate::storage::{ImportParams, SharedStorage};
@@ -115,6 +118,90 @@ pub struct DevnetArgs {
     /// Print the outcome as JSON on stdout (the live log goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// The hub's randomness source: the hash of the block after the request, or Chainlink VRF
+    /// v2.5 through a `VRFCoordinatorV2_5Mock`, answered by a devnet VRF operator in this process.
+    #[arg(long, value_enum, default_value_t = Randomness::Blockhash)]
+    pub randomness: Randomness,
+}
+
+/// The devnet's randomness source (`--randomness`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Randomness {
+    /// `BlockhashRandomness`: the seed is the hash of the block after the request.
+    Blockhash,
+    /// `VrfRandomness` on a `VRFCoordinatorV2_5Mock` (deployed with `MASKORACLE_RANDOMNESS=vrf`).
+    Vrf,
+}
+
+impl Randomness {
+    /// The deploy script's `MASKORACLE_RANDOMNESS` value (also the record's `randomness` key).
+    pub fn name(self) -> &'static str {
+        match self {
+            Randomness::Blockhash => "blockhash",
+            Randomness::Vrf => "vrf",
+        }
+    }
+}
+
+/// The devnet's VRF operator: nothing answers a seed request on a `VRFCoordinatorV2_5Mock` by
+/// itself, so this follows the source's `SeedRequested` logs from `from` and answers each one
+/// with `fulfillRandomWords(requestId, source)` (sent by `tx`). Runs until aborted.
+async fn vrf_operator(
+    provider: alloy::providers::DynProvider,
+    source: Address,
+    coordinator: Address,
+    tx: TxSender,
+    from: u64,
+) {
+    let mut cursor = from;
+    let mut answered = std::collections::HashSet::new();
+    loop {
+        let step = async {
+            let head = provider.get_block_number().await?;
+            if head < cursor {
+                return anyhow::Ok(());
+            }
+            let f = Filter::new()
+                .address(source)
+                .event_signature(VrfRandomness::SeedRequested::SIGNATURE_HASH)
+                .from_block(cursor)
+                .to_block(head);
+            for log in provider.get_logs(&f).await? {
+                let e = log.log_decode::<VrfRandomness::SeedRequested>()?.inner.data;
+                if !answered.insert(e.requestId) {
+                    continue;
+                }
+                let call = VRFCoordinatorV2_5Mock::fulfillRandomWordsCall {
+                    _requestId: e.requestId,
+                    _consumer: source,
+                };
+                match tx
+                    .send(
+                        format!("fulfillRandomWords #{}", e.requestId),
+                        coordinator,
+                        call.abi_encode(),
+                    )
+                    .await
+                {
+                    Ok(m) => {
+                        tracing::debug!(target: "maskoracle::devnet", task = %e.taskId, request = %e.requestId, block = m.block, "VRF request fulfilled")
+                    }
+                    Err(err) => {
+                        // Tried again on the next pass.
+                        answered.remove(&e.requestId);
+                        tracing::warn!(target: "maskoracle::devnet", task = %e.taskId, request = %e.requestId, error = %err, "cannot fulfil the VRF request");
+                        return anyhow::Ok(());
+                    }
+                }
+            }
+            cursor = head + 1;
+            anyhow::Ok(())
+        };
+        if let Err(e) = step.await {
+            tracing::warn!(target: "maskoracle::devnet", error = %format!("{e:#}"), "VRF operator: RPC error; retrying");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The repository root: where `foundry.toml` and the deploy script are.
@@ -202,6 +289,24 @@ impl Drop for Network {
 fn short(a: &Address) -> String {
     let s = a.to_string();
     format!("{}…{}", &s[..6], &s[s.len() - 4..])
+}
+
+fn short_u256(v: U256) -> String {
+    let s = v.to_string();
+    if s.len() > 12 {
+        format!("{}…{}", &s[..6], &s[s.len() - 4..])
+    } else {
+        s
+    }
+}
+
+/// Aborts a background task when dropped (the devnet's VRF operator ends with the devnet).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn short_hash(h: &B256) -> String {
@@ -392,7 +497,6 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
             })
         })
         .collect::<anyhow::Result<_>>()?;
-    let honest = n - k;
     say.plain(format!(
         "MaskOracle devnet: {n} workers ({k} faulty), R={r} Q={q}, image {}",
         image.display()
@@ -475,6 +579,7 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
             DEPLOYER_KEY,
         ])
         .env("MASKORACLE_DEVNET", "true")
+        .env("MASKORACLE_RANDOMNESS", args.randomness.name())
         .env("MASKORACLE_RECORD_NAME", &name)
         .stdin(Stdio::null())
         .output()
@@ -511,6 +616,12 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         "contracts deployed ({deploy_txs} txs, {deploy_gas} gas): TaskHub {}, WorkerRegistry {}, ModelRegistry {}, ExampleConsumer {}, token {}",
         deployment.task_hub, deployment.worker_registry, deployment.model_registry, deployment.example_consumer, deployment.token
     ));
+    anyhow::ensure!(
+        deployment.randomness == args.randomness.name(),
+        "asked for --randomness {}, but the deploy script recorded {:?}",
+        args.randomness.name(),
+        deployment.randomness
+    );
 
     // 3. IPFS: one embedded node, shared with the other processes through the Kubo RPC facade.
     let storage = start_ipfs(out.join("ipfs")).await?;
@@ -535,6 +646,33 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         ..TxSettings::default()
     };
     let requester = TxSender::spawn(&rpc, crate::keys::dev_signer(0, 31337)?, settings)?;
+    // The VRF operator answers seed requests from here on (the request comes later).
+    let _vrf_operator = match args.randomness {
+        Randomness::Blockhash => {
+            say.line(format!(
+                "randomness: blockhash (BlockhashRandomness {}): a task's seed is the hash of the block after its request",
+                deployment.randomness_source
+            ));
+            None
+        }
+        Randomness::Vrf => {
+            // The deployer's account, through the requester's signer (one nonce).
+            let operator = requester.clone();
+            say.line(format!(
+                "randomness: Chainlink VRF v2.5 (VrfRandomness {} on VRFCoordinatorV2_5Mock {}, key hash {}): a devnet VRF operator answers each seed request with fulfillRandomWords",
+                deployment.randomness_source,
+                deployment.vrf_coordinator,
+                short_hash(&deployment.vrf_key_hash)
+            ));
+            Some(AbortOnDrop(tokio::spawn(vrf_operator(
+                provider.clone(),
+                deployment.randomness_source,
+                deployment.vrf_coordinator,
+                operator,
+                head,
+            ))))
+        }
+    };
 
     // 4. The model: published to IPFS, registered on chain.
     let published = crate::models::publish(&storage, &model_dir).await?;
@@ -684,37 +822,19 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         net.children.push((name.clone(), env.spawn(&name, &a)?));
         Ok(())
     };
-    // Who starts first (see the module docs): the side that cannot reach the quorum.
-    let (first, second): (Vec<Member>, Vec<Member>) =
-        if k == 0 || (u32::from(q) > honest && u32::from(q) > k) {
-            (members.clone(), Vec::new())
-        } else if u32::from(q) <= honest {
-            members.iter().cloned().partition(|w| w.faulty)
-        } else {
-            members.iter().cloned().partition(|w| !w.faulty)
-        };
-    let (first, second) = if first.is_empty() {
-        (second, first)
-    } else {
-        (first, second)
-    };
-    for w in &first {
+    // Since v2 commits stay open until every drawn worker committed (or the deadline), so the
+    // order in which workers start does not change who is paid or slashed: all start at once.
+    for w in &members {
         spawn_worker(&mut net, w)?;
     }
     say.line(format!(
         "keeper started (account {keeper_account}); workers started: {}",
-        first
+        members
             .iter()
             .map(|w| w.index.to_string())
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    if !second.is_empty() {
-        let side = if first[0].faulty { "faulty" } else { "honest" };
-        say.line(format!(
-            "the {side} workers go first: the other workers start once their commits are on chain (a commit after consensus is refused, and only committed workers can be slashed)"
-        ));
-    }
 
     // 7. The request, through the example consumer.
     let cid = storage
@@ -792,9 +912,7 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
     let mut cursor = mined.block;
     let mut step_txs: Vec<(String, B256)> = Vec::new();
     let mut committed: Vec<(Address, B256)> = Vec::new();
-    let mut consensus: Option<B256> = None;
-    let mut drawn: Option<Vec<Address>> = None;
-    let mut second_started = second.is_empty();
+    let (mut vrf_requests, mut vrf_fulfilled) = (0u32, 0u32);
     let mut settled = false;
     let mut callback_seen = false;
     let timeout = Duration::from_secs(args.timeout_s);
@@ -817,7 +935,11 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         let head = provider.get_block_number().await?;
         if head >= cursor {
             let f = Filter::new()
-                .address(vec![hub, deployment.worker_registry])
+                .address(vec![
+                    hub,
+                    deployment.worker_registry,
+                    deployment.randomness_source,
+                ])
                 .from_block(cursor)
                 .to_block(head);
             for log in provider.get_logs(&f).await? {
@@ -830,10 +952,30 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
                 let block = log.block_number.unwrap_or_default();
                 let txh = log.transaction_hash.unwrap_or_default();
                 let at = format!("block {block:>4}  ");
-                if topic == TaskHub::WorkersDrawn::SIGNATURE_HASH {
+                if log.address() == deployment.randomness_source
+                    && topic == VrfRandomness::SeedRequested::SIGNATURE_HASH
+                {
+                    let e = log.log_decode::<VrfRandomness::SeedRequested>()?.inner.data;
+                    vrf_requests += 1;
+                    say.line(format!(
+                        "{at}VRF seed requested (request id {}): the devnet VRF operator answers it",
+                        short_u256(e.requestId)
+                    ));
+                } else if log.address() == deployment.randomness_source
+                    && topic == VrfRandomness::SeedFulfilled::SIGNATURE_HASH
+                {
+                    let e = log.log_decode::<VrfRandomness::SeedFulfilled>()?.inner.data;
+                    vrf_fulfilled += 1;
+                    step_txs.push(("VRF fulfilment (devnet operator)".into(), txh));
+                    say.line(format!(
+                        "{at}VRF seed fulfilled (request id {}): word {}",
+                        short_u256(e.requestId),
+                        short_hash(&e.seed)
+                    ));
+                } else if topic == TaskHub::WorkersDrawn::SIGNATURE_HASH {
                     let e = log.log_decode::<TaskHub::WorkersDrawn>()?.inner.data;
                     let ws: Vec<String> = e.workers.iter().map(&label).collect();
-                    drawn = Some(e.workers.clone());
+                    step_txs.push(("draw (eager, as soon as the seed is available)".into(), txh));
                     say.line(format!(
                         "{at}draw: {} (seed {})",
                         ws.join(", "),
@@ -841,22 +983,20 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
                     ));
                 } else if topic == WorkerRegistry::StakesLocked::SIGNATURE_HASH {
                     let e = log.log_decode::<WorkerRegistry::StakesLocked>()?.inner.data;
+                    let ws: Vec<String> = e.workers.iter().map(&label).collect();
                     say.line(format!(
-                        "{at}stakes locked: {} tokens of each drawn worker",
-                        tok(e.amountEach)
+                        "{at}stake locked: {} tokens of {}",
+                        tok(e.amountEach),
+                        ws.join(", ")
                     ));
                 } else if topic == TaskHub::Committed::SIGNATURE_HASH {
                     let e = log.log_decode::<TaskHub::Committed>()?.inner.data;
                     committed.push((e.worker, e.resultHash));
-                    let first_commit = committed.len() == 1;
-                    step_txs.push((
-                        if first_commit {
-                            "commit (first: also draws)".into()
-                        } else {
-                            "commit".into()
-                        },
-                        txh,
-                    ));
+                    // A commit that found the task undrawn also drew it (same transaction).
+                    match step_txs.iter_mut().find(|(_, h)| *h == txh) {
+                        Some(s) => s.0 = "commit (also draws)".into(),
+                        None => step_txs.push(("commit".into(), txh)),
+                    }
                     say.line(format!(
                         "{at}commit: {} → result hash {}",
                         label(&e.worker),
@@ -864,7 +1004,6 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
                     ));
                 } else if topic == TaskHub::ConsensusReached::SIGNATURE_HASH {
                     let e = log.log_decode::<TaskHub::ConsensusReached>()?.inner.data;
-                    consensus = Some(e.resultHash);
                     let agree: Vec<String> = committed
                         .iter()
                         .filter(|(_, h)| *h == e.resultHash)
@@ -949,30 +1088,6 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
                 }
             }
             cursor = head + 1;
-        }
-        if !second_started {
-            // The first side's drawn workers have all committed (or it is taking too long).
-            let all_in = drawn.as_ref().is_some_and(|d| {
-                first
-                    .iter()
-                    .filter(|w| d.contains(&w.address))
-                    .all(|w| committed.iter().any(|(a, _)| *a == w.address))
-            });
-            if all_in || consensus.is_some() || request_started.elapsed() > Duration::from_secs(90)
-            {
-                for w in &second {
-                    spawn_worker(&mut net, w)?;
-                }
-                second_started = true;
-                say.line(format!(
-                    "workers started: {}",
-                    second
-                        .iter()
-                        .map(|w| w.index.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
         }
         if !settled && last_note.elapsed() > Duration::from_secs(10) {
             last_note = Instant::now();
@@ -1118,7 +1233,7 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         } else if faulty_slashed {
             format!("the honest majority won: the honest result was delivered and the {k} faulty worker(s) were slashed")
         } else {
-            "the honest result was delivered (the faulty workers' commits came too late to be slashed)".to_owned()
+            "the honest result was delivered (not every faulty worker was slashed)".to_owned()
         }
     } else {
         format!(
@@ -1172,6 +1287,8 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         "audit_problems": audit.problems,
         "gas": gas,
         "seconds": {"setup": setup_s, "request_to_callback": request_s, "total": say.t0.elapsed().as_secs_f64()},
+        "randomness": args.randomness.name(),
+        "vrf": {"seed_requests": vrf_requests, "seeds_fulfilled": vrf_fulfilled},
         "rpc_url": rpc,
         "kubo_url": kubo,
         "contracts": deployment,

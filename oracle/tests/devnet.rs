@@ -255,3 +255,24 @@ fn three_faulty_workers_of_five_hold_the_quorum_their_result_wins_and_the_honest
         "{v:#}"
     );
 }
+
+#[test]
+fn vrf_randomness_draws_from_a_fulfilled_seed_and_the_task_settles() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let want = expected();
+    let (v, dir) = devnet(&["--randomness", "vrf"]);
+    check_common(&v, dir.path());
+    check_delivered(&v, dir.path(), &want, &["person"]);
+    assert_eq!(v["randomness"], "vrf", "{v:#}");
+    assert_eq!(v["contracts"]["randomness"], "vrf", "{v:#}");
+    // One seed request for the task, answered by the devnet's VRF operator.
+    assert_eq!(v["vrf"]["seed_requests"].as_u64(), Some(1), "{v:#}");
+    assert_eq!(v["vrf"]["seeds_fulfilled"].as_u64(), Some(1), "{v:#}");
+    let gas = v["gas"].as_array().expect("gas");
+    assert!(
+        gas.iter().any(|g| g["step"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("VRF fulfilment"))),
+        "{gas:?}"
+    );
+}
