@@ -54,6 +54,21 @@ fn probe(model: &Path, image: &Path, repeat: &str, numerics: &str) -> serde_json
     serde_json::json!({"result": lines[0], "end": lines[1]})
 }
 
+/// The last non-empty stdout line of a Python side, as JSON; panics with its stderr on failure.
+fn last_json_line(side: &str, out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{side}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .rfind(|l| !l.is_empty())
+        .unwrap_or_default();
+    serde_json::from_slice(line).unwrap_or_else(|e| panic!("{side}: not JSON ({e})"))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -95,18 +110,7 @@ fn main() {
             .args(["--repeat-r50", REPEAT_R50])
             .output()
             .expect("python runs");
-        assert!(
-            out.status.success(),
-            "python: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(
-            out.stdout
-                .split(|&b| b == b'\n')
-                .rfind(|l| !l.is_empty())
-                .unwrap_or_default(),
-        )
-        .expect("python json")
+        last_json_line("python", &out)
     };
     let models = [
         ("shapes-maskrcnn", "shapes", shapes.clone(), REPEAT_SHAPES),
@@ -290,18 +294,7 @@ fn selfie_vs_litert(root: &Path, image: &Path) {
             .args(["--threads", THREADS, "--repeat", REPEAT_SHAPES])
             .output()
             .expect("python (LiteRT) runs");
-        assert!(
-            out.status.success(),
-            "litert: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(
-            out.stdout
-                .split(|&b| b == b'\n')
-                .rfind(|l| !l.is_empty())
-                .unwrap_or_default(),
-        )
-        .expect("litert json")
+        last_json_line("litert", &out)
     };
     let mut rows = Vec::new();
     for round in 1..=ROUNDS {

@@ -57,26 +57,15 @@ fn probe(
     threads: u32,
     files: &[PathBuf],
 ) -> (BTreeMap<String, (String, String)>, serde_json::Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_maskoracle-probe"))
-        .current_dir(repo())
-        .arg("--model")
-        .arg(model)
-        .args(["--threads", &threads.to_string()])
-        .args(files)
-        .env_remove("MASKORACLE_NUMERICS")
-        .output()
-        .expect("probe runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (results, profile) = common::run_probe(
+        Command::new(env!("CARGO_BIN_EXE_maskoracle-probe"))
+            .current_dir(repo())
+            .arg("--model")
+            .arg(model)
+            .args(["--threads", &threads.to_string()])
+            .args(files)
+            .env_remove("MASKORACLE_NUMERICS"),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect();
-    let (profile, results) = lines.split_last().expect("lines");
     let map = results
         .iter()
         .map(|r| {
@@ -109,7 +98,11 @@ fn cpu_model() -> String {
         field("model name"),
         field("cpu family"),
         field("model"),
-        if avx512 { "AVX2 + AVX-512" } else { "AVX2, no AVX-512" }
+        if avx512 {
+            "AVX2 + AVX-512"
+        } else {
+            "AVX2, no AVX-512"
+        }
     )
 }
 

@@ -92,18 +92,7 @@ fn run_probe(
                 .env_remove("MKL_ENABLE_INSTRUCTIONS");
         }
     }
-    let out = cmd.args(files).output().expect("probe runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect();
-    let (profile, results) = lines.split_last().expect("lines");
+    let (results, profile) = common::run_probe(cmd.args(files));
     let got_cap = profile["profile"]["cpu_capability"]
         .as_str()
         .expect("capability")

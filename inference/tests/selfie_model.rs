@@ -20,19 +20,6 @@ fn unpack(hex_bits: &str, n: usize) -> Vec<u8> {
     (0..n).map(|i| (bytes[i / 8] >> (7 - i % 8)) & 1).collect()
 }
 
-fn iou(a: &[u8], b: &[u8]) -> f64 {
-    let (mut inter, mut union) = (0u64, 0u64);
-    for (&x, &y) in a.iter().zip(b) {
-        inter += u64::from(x & y);
-        union += u64::from(x | y);
-    }
-    if union == 0 {
-        1.0
-    } else {
-        inter as f64 / union as f64
-    }
-}
-
 /// The converted network, fed from Rust the 256x256 input LiteRT was fed, thresholds to LiteRT's
 /// masks: mean IoU >= 0.99 over the corpus (the conversion target; measured in Python: 1.0 on
 /// this input, 0.999999 on Pillow's resize) and no image below 0.97 (float32 noise of another
@@ -88,7 +75,7 @@ fn converted_model_matches_litert_on_the_photo_corpus() {
                 .expect("mask"),
             256 * 256,
         );
-        ious.push((file.to_string(), iou(&ours, &theirs)));
+        ious.push((file.to_string(), common::iou(&ours, &theirs)));
     }
     assert!(ious.len() >= 30, "corpus has {} photos", ious.len());
     let mean = ious.iter().map(|(_, v)| v).sum::<f64>() / ious.len() as f64;

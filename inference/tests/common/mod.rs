@@ -55,3 +55,34 @@ pub fn files(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// Intersection over union of two 0/1 masks of the same size; two empty masks agree (1.0).
+pub fn iou(a: &[u8], b: &[u8]) -> f64 {
+    let (mut inter, mut union) = (0u64, 0u64);
+    for (&x, &y) in a.iter().zip(b) {
+        inter += u64::from(x & y);
+        union += u64::from(x | y);
+    }
+    if union == 0 {
+        1.0
+    } else {
+        inter as f64 / union as f64
+    }
+}
+
+/// Runs a prepared `maskoracle-probe` command; returns its per-file lines and its closing line
+/// (profile, peak RSS). Panics with the probe's stderr when it fails.
+pub fn run_probe(cmd: &mut std::process::Command) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let out = cmd.output().expect("probe runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    let end = lines.pop().expect("a closing line");
+    (lines, end)
+}
