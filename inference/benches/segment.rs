@@ -239,13 +239,8 @@ fn r50_flops(native_rounds: &[(f64, f64, f64)], r50: &Path, image: &Path, py: &s
     let flops = num(&py["flops"]);
     let (peak, how) = peak_flops();
     let native = median(native_rounds.iter().map(|t| t.1).collect());
-    let mut pinned = Vec::new();
-    for _ in 0..3 {
-        pinned.push(num(
-            &probe(r50, image, REPEAT_R50, "cpu-avx2")["result"]["model_median_s"]
-        ));
-    }
-    let pinned = median(pinned);
+    // One process (median of 3 runs after the warm-ups): the pinned R50 takes ~6 s a call.
+    let pinned = num(&probe(r50, image, "3", "cpu-avx2")["result"]["model_median_s"]);
     println!(
         "maskrcnn-r50-fpn FLOPs per call: {:.1} GFLOP (torch FlopCounterMode); peak {:.1} GFLOP/s ({how})",
         flops / 1e9,
