@@ -450,13 +450,20 @@ async fn send_one(
             }
         }
     };
+    let pending = provider
+        .get_transaction_count(from)
+        .pending()
+        .await
+        .map_err(|e| rpc(e.to_string()))?;
+    // The local nonce, unless the chain is behind it: a reorg dropped transactions of ours that
+    // had been mined, and a nonce past the gap would never be mined.
     let nonce = match *nonce_slot {
+        Some(n) if n > pending => {
+            tracing::warn!(target: "maskoracle::tx", %label, local = n, chain = pending, "transactions of this account were dropped (reorg?): nonce taken from the chain");
+            pending
+        }
         Some(n) => n,
-        None => provider
-            .get_transaction_count(from)
-            .pending()
-            .await
-            .map_err(|e| rpc(e.to_string()))?,
+        None => pending,
     };
     let fees = provider
         .estimate_eip1559_fees()

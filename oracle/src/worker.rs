@@ -501,7 +501,9 @@ impl Worker {
                         }
                     }
                     TaskPhase::Computed => {
-                        if self.check_request(id, &mut rec).await? {
+                        // The same check once more inside the commit's task, right before sending.
+                        let current = self.check_request(id, &mut rec).await?;
+                        if current {
                             self.spawn_commit(id, &rec);
                         }
                     }

@@ -37,7 +37,9 @@ struct Expected {
 fn expected_for(model: &str, image: &str) -> Expected {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_maskoracle"))
         .current_dir(root())
-        .args(["--log", "warn", "segment", image, "--model", model, "--json"])
+        .args([
+            "--log", "warn", "segment", image, "--model", model, "--json",
+        ])
         .args(["--threads", "2"])
         .env_remove("MASKORACLE_CONFIG")
         .env_remove("MASKORACLE_NUMERICS")
@@ -255,10 +257,7 @@ fn three_faulty_workers_of_five_hold_the_quorum_their_result_wins_and_the_honest
     // The protocol settles on the majority: it finalizes, audits clean, and pays the cheaters.
     check_common(&v, dir.path());
     assert_eq!(v["honest_result_delivered"], false, "{v:#}");
-    assert_ne!(
-        v["delivered"]["result_sha256"],
-        want.result_sha256
-    );
+    assert_ne!(v["delivered"]["result_sha256"], want.result_sha256);
     for w in workers(&v) {
         let faulty = w["faulty"] == true;
         assert_eq!(w["winner"] == true, faulty, "the faulty workers win: {w:#}");

@@ -486,3 +486,133 @@ async fn workers_resume_from_their_cursor_after_an_rpc_outage_without_missing_or
         assert_eq!(dedup.len(), commits.len(), "{t:#}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_replaced_by_a_reorg_is_answered_for_its_new_input_never_the_old() {
+    use alloy::providers::Provider;
+    let _serial = serial();
+    let mut net = Net::start(Setup::default()).await;
+    let p = net.c.provider.clone();
+    // The chain as it is before any request: reverting to it replaces every later block.
+    let snapshot: U256 = p
+        .raw_request("evm_snapshot".into(), ())
+        .await
+        .expect("evm_snapshot");
+    for i in 1..=3 {
+        net.spawn_worker(i, &[]);
+    }
+    let (old, new) = (scene(1), scene(5));
+    let a = request(&net, old.to_str().expect("utf-8"), &[]).await;
+    let task = task_of(&a);
+    // The workers computed and committed request A (commits closed: all three are in).
+    net.wait_for("the commits for request A", SETTLE, || async {
+        (net.status(task).await >= 2).then_some(())
+    })
+    .await;
+    // A reorg: request A's blocks are replaced by ones holding request B at the same task id.
+    let reverted: bool = p
+        .raw_request("evm_revert".into(), [snapshot])
+        .await
+        .expect("evm_revert");
+    assert!(reverted);
+    let b = request(
+        &net,
+        new.to_str().expect("utf-8"),
+        &["--wait", "--timeout-s", "240"],
+    )
+    .await;
+    assert_eq!(task_of(&b), task, "the same task id, another request");
+    assert_eq!(b["outcome"], "Finalized", "{b}\n{}", net.logs());
+    // What was delivered is request B's segmentation, never A's.
+    let want = expected(&new);
+    let d = net
+        .c
+        .consumer
+        .delivery(task)
+        .call()
+        .await
+        .expect("delivery");
+    assert_eq!(d.resultSha256, want.result_sha256, "{}", net.logs());
+    assert_ne!(d.resultSha256, expected(&old).result_sha256);
+    assert!(
+        net.logs().contains("(reorg)"),
+        "the workers saw the request change:\n{}",
+        net.logs()
+    );
+    let (ok, audit) = net.audit(&[]).await;
+    assert!(ok, "{audit:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fee_raised_above_max_fee_reverts_the_request_and_the_error_is_decoded() {
+    let _serial = serial();
+    let net = Net::start(Setup {
+        workers: 0,
+        ..Setup::default()
+    })
+    .await;
+    let tx = TxSender::spawn(
+        &net.rpc,
+        maskoracle::keys::dev_signer(0, 31337).expect("dev key"),
+        TxSettings::default(),
+    )
+    .expect("signer");
+    let fee = net
+        .c
+        .models
+        .requestTerms(net.model)
+        .call()
+        .await
+        .expect("terms")
+        .fee;
+    tx.deposit(&net.c.deployment, tx.address(), tokens(100))
+        .await
+        .expect("deposit");
+    // The requester accepted one base unit less than the fee now asked (a front-run raise).
+    let p = maskoracle::bindings::hub::ITaskHub::RequestParams {
+        modelId: net.model,
+        replication: 1,
+        quorum: 1,
+        reward: alloy::primitives::Uint::<96, 2>::from(1_000u64),
+        maxFee: fee - alloy::primitives::Uint::<96, 2>::from(1u64),
+        commitWindow: 120,
+        revealWindow: 120,
+        callbackGasLimit: alloy::primitives::Uint::<24, 1>::from(0u32),
+        input: "ipfs://bafkqaaa".into(),
+        params: Default::default(),
+    };
+    let before = net.balance(tx.address()).await;
+    let err = tx
+        .send(
+            "request",
+            net.c.deployment.task_hub,
+            maskoracle::bindings::TaskHub::requestCall { p }.abi_encode(),
+        )
+        .await
+        .expect_err("the request reverts");
+    match err.hub_error() {
+        Some(maskoracle::bindings::hub::TaskHub::TaskHubErrors::TaskHubFeeAboveMax(e)) => {
+            assert_eq!(e.modelId, net.model);
+            assert_eq!(e.fee, U256::from(fee));
+            assert_eq!(e.maxFee, U256::from(fee) - U256::from(1u64));
+        }
+        other => panic!("not TaskHubFeeAboveMax: {other:?} ({err})"),
+    }
+    assert_eq!(net.balance(tx.address()).await, before, "nothing charged");
+    // `maskoracle request --max-fee` below the fee is refused before anything is sent.
+    let (ok, _, stderr) = net
+        .try_run(&[
+            "request",
+            "--dev-account",
+            "0",
+            "--image",
+            "ipfs://bafkqaaa",
+            "--model",
+            &net.model.to_string(),
+            "--max-fee",
+            "1wei",
+        ])
+        .await;
+    assert!(!ok);
+    assert!(stderr.contains("above --max-fee"), "{stderr}");
+}
