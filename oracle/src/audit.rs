@@ -576,3 +576,94 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(n: u8) -> Address {
+        Address::repeat_byte(n)
+    }
+
+    fn h(n: u8) -> B256 {
+        B256::repeat_byte(n)
+    }
+
+    /// A (3, 2) task with reward 90 and fee 10 whose three workers committed `hashes`.
+    fn task(hashes: [u8; 3]) -> TaskAudit {
+        TaskAudit {
+            task_id: U256::from(1),
+            requester: a(9),
+            replication: 3,
+            quorum: 2,
+            reward: U256::from(90),
+            escrow_fee: U256::from(10),
+            drawn: vec![a(1), a(2), a(3)],
+            locked: vec![a(1), a(2), a(3)],
+            stake_each: U256::from(100),
+            commits: (1..=3).zip(hashes).map(|(w, x)| (a(w), h(x))).collect(),
+            callback: Some("Skipped".into()),
+            outcome: "Failed".into(),
+            ..TaskAudit::default()
+        }
+    }
+
+    #[test]
+    fn an_expiry_after_a_quorum_refunds_reward_and_fee_and_puts_the_slashed_stake_in_the_reserve() {
+        // Q equal commits by the deadline and no reveal: no ConsensusReached, all committers slashed.
+        let mut t = task([7, 7, 8]);
+        t.slashed_workers = vec![a(1), a(2), a(3)];
+        t.settlement = Some(Settlement {
+            refund: U256::from(100),
+            slashed: U256::from(300),
+            ..Settlement::default()
+        });
+        check(&mut t);
+        assert!(t.problems.is_empty(), "{:?}", t.problems);
+        assert_eq!(t.credits.get(&a(9)), Some(&U256::from(100)));
+        assert_eq!(t.to_reserve, U256::from(300));
+
+        // The v1 rule (slashed stake refunded too) is now a problem.
+        let mut t = task([7, 7, 8]);
+        t.slashed_workers = vec![a(1), a(2), a(3)];
+        t.settlement = Some(Settlement {
+            refund: U256::from(400),
+            slashed: U256::from(300),
+            ..Settlement::default()
+        });
+        check(&mut t);
+        assert!(
+            t.problems.iter().any(|p| p.contains("refund")),
+            "{:?}",
+            t.problems
+        );
+    }
+
+    #[test]
+    fn an_expiry_without_a_quorum_slashes_nobody() {
+        let mut t = task([6, 7, 8]);
+        t.settlement = Some(Settlement {
+            refund: U256::from(100),
+            ..Settlement::default()
+        });
+        check(&mut t);
+        assert!(t.problems.is_empty(), "{:?}", t.problems);
+        assert_eq!(t.to_reserve, U256::ZERO);
+    }
+
+    #[test]
+    fn a_stake_locked_for_a_worker_who_did_not_commit_is_a_problem() {
+        let mut t = task([6, 7, 8]);
+        t.commits.pop();
+        t.settlement = Some(Settlement {
+            refund: U256::from(100),
+            ..Settlement::default()
+        });
+        check(&mut t);
+        assert!(
+            t.problems.iter().any(|p| p.contains("stakes locked")),
+            "{:?}",
+            t.problems
+        );
+    }
+}
