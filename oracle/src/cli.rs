@@ -40,7 +40,8 @@ pub enum Command {
     Ipfs(crate::storage::cli::IpfsArgs),
     /// Run the worker daemon (no subcommand), or manage its stake and models.
     Worker(crate::node_cli::WorkerArgs),
-    /// Run a keeper: finalize and expire tasks whose deadlines passed.
+    /// Run a keeper: finalize and expire tasks whose deadlines passed, and draw tasks left
+    /// undrawn once their seed is available.
     Keeper(crate::node_cli::NodeArgs),
     /// Publish and register models.
     Model(crate::node_cli::ModelArgs),
