@@ -1354,7 +1354,7 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
             ),
         ));
     }
-    say.plain("  commit: consensus = committed the consensus hash, DISSENT = another hash, - = no commit before consensus (neither paid nor slashed)");
+    say.plain("  commit: consensus = committed the consensus hash, DISSENT = another hash, - = no commit (commits closed first: neither paid nor slashed)");
     say.plain(format!("  stake Δ: bonded stake lost; credited: hub balance gained (tokens). Model publisher {publisher} credited +{} (fee)", tok(publisher_credit)));
     say.plain("");
     if let Some(s) = &summary {
