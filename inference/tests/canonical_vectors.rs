@@ -21,8 +21,12 @@ fn vectors_path() -> PathBuf {
     common::crate_dir().join("tests/vectors/canonical.json")
 }
 
+/// The repository root (the crate's parent: a lexical prefix of the files below it).
 fn repo() -> PathBuf {
-    common::crate_dir().join("..")
+    common::crate_dir()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| common::crate_dir().join(".."))
 }
 
 /// Model directory (relative to the repository) -> the images its vectors cover.
@@ -30,7 +34,7 @@ fn cases() -> Vec<(String, Vec<PathBuf>)> {
     let rel = |p: &Path| {
         p.strip_prefix(repo())
             .map(Path::to_path_buf)
-            .unwrap_or_else(|_| p.to_path_buf())
+            .unwrap_or_else(|_| panic!("{} is outside the repository", p.display()))
     };
     let crate_dir = common::crate_dir();
     let mut shapes = common::files(&crate_dir.join("tests/data/scenes"), &["png"]);
