@@ -426,9 +426,10 @@ def compare(args):
                "input": "Pillow 13.0.0 Image.resize((256, 256), BILINEAR) of the RGB PNG, float32 / 255",
                "mask": "p > 0.5 at 256x256, np.packbits (MSB first) of the row-major [256, 256] bool array, hex",
                "input_module_resize": "for the *_module_resize fields: the RGB PNG as float32 [1,3,H,W] / 255, resized by "
-                                      "aten upsample_bilinear2d(x, [256, 256], align_corners=False, no scales) -- the op "
-                                      "model.pt applies first (tch: x.upsample_bilinear2d([256, 256], false, None, None)); "
-                                      "model.pt fed that 256x256 tensor returns the network's 256x256 logits unchanged",
+                                      "aten upsample_bilinear2d(x, [256, 256], align_corners=False, no scales) (tch: "
+                                      "x.upsample_bilinear2d([256, 256], false, None, None); model.pt's own first resize is "
+                                      "the same filter written as exact per-element ops); model.pt fed that 256x256 tensor "
+                                      "returns the network's 256x256 logits unchanged",
                "torch_fullres": "person pixels (z > 0) of model.pt's output at the PNG's own size, Python torch 2.13.0, 1 and 2 threads",
                "images": []}
     for f in files:

@@ -221,3 +221,58 @@ fn selfie_digests_agree_across_threads_and_cpu_code_paths() {
     );
     check_model("selfie-segmentation", &common::shipped_semantic(), &files);
 }
+
+/// The pin reaches the libraries, not only the environment: with their verbose logs on, a pinned
+/// process runs every MKL GEMM in the `COMPATIBLE,STRICT` reproducible mode and no oneDNN
+/// primitive, while a native one runs oneDNN convolutions (so the check can tell them apart).
+#[test]
+fn the_pinned_profile_reaches_mkl_and_keeps_onednn_out() {
+    let image = common::crate_dir().join("tests/data/scenes/scene_9001_0000.png");
+    let logs = |numerics: &str| -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_maskoracle-probe"))
+            .arg("--model")
+            .arg(common::shipped_instance())
+            .args(["--threads", "2"])
+            .arg(&image)
+            .env("MASKORACLE_NUMERICS", numerics)
+            .env("MKL_VERBOSE", "1")
+            .env("ONEDNN_VERBOSE", "1")
+            .output()
+            .expect("probe runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let gemm_modes = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| l.starts_with("MKL_VERBOSE SGEMM"))
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("CNR:")))
+            .map(str::to_owned)
+            .collect()
+    };
+    let onednn_execs = |log: &str| {
+        log.lines()
+            .filter(|l| l.starts_with("onednn_verbose") && l.contains(",exec,"))
+            .count()
+    };
+    let pinned = logs("cpu-avx2");
+    let modes = gemm_modes(&pinned);
+    assert!(!modes.is_empty(), "the pinned run calls MKL's GEMM");
+    assert!(
+        modes.iter().all(|m| m == "CNR:COMPATIBLE,STRICT"),
+        "{modes:?}"
+    );
+    assert_eq!(
+        onednn_execs(&pinned),
+        0,
+        "no oneDNN primitive runs when pinned"
+    );
+    let native = logs("native");
+    assert!(onednn_execs(&native) > 0, "a native run uses oneDNN");
+    assert!(gemm_modes(&native)
+        .iter()
+        .all(|m| m != "CNR:COMPATIBLE,STRICT"));
+}
