@@ -18,6 +18,10 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+#[path = "support/expected.rs"]
+mod expected;
+use expected::Expected;
+
 /// What an honest worker delivers for the demo's photo and model.
 fn expected() -> Expected {
     expected_for(
@@ -26,38 +30,8 @@ fn expected() -> Expected {
     )
 }
 
-/// A local `maskoracle segment --json` of the same image with the same model and threads (2):
-/// the same binary and pinned numerics profile the workers run, not this test process.
-struct Expected {
-    result_sha256: String,
-    summary_hex: String,
-    cid: String,
-}
-
 fn expected_for(model: &str, image: &str) -> Expected {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_maskoracle"))
-        .current_dir(root())
-        .args([
-            "--log", "warn", "segment", image, "--model", model, "--json",
-        ])
-        .args(["--threads", "2"])
-        .env_remove("MASKORACLE_CONFIG")
-        .env_remove("MASKORACLE_NUMERICS")
-        .output()
-        .expect("maskoracle segment runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("segment JSON");
-    assert_eq!(v["profile"]["numerics"], "cpu-avx2", "{v}");
-    let s = |k: &str| v[k].as_str().expect(k).to_string();
-    Expected {
-        result_sha256: s("result_sha256"),
-        summary_hex: s("summary"),
-        cid: s("cid"),
-    }
+    expected::segment(&root(), Path::new(model), Path::new(image))
 }
 
 /// Runs `maskoracle devnet --json` with `extra`; returns the report and the run folder.
@@ -165,8 +139,14 @@ fn check_common(v: &serde_json::Value, dir: &Path) {
 /// The delivered result equals the local segmentation; the detections' names are `names`.
 fn check_delivered(v: &serde_json::Value, dir: &Path, want: &Expected, names: &[&str]) {
     assert_eq!(v["honest_result_delivered"], true, "{v:#}");
-    assert_eq!(v["delivered"]["result_sha256"], want.result_sha256);
-    assert_eq!(v["delivered"]["summary_hex"], want.summary_hex);
+    assert_eq!(
+        v["delivered"]["result_sha256"],
+        want.result_sha256.to_string()
+    );
+    assert_eq!(
+        v["delivered"]["summary_hex"],
+        alloy::primitives::hex::encode_prefixed(&want.summary_bytes)
+    );
     assert_eq!(v["result_cid"], want.cid);
     let mut got: Vec<&str> = v["delivered"]["summary"]["detections"]
         .as_array()
@@ -182,10 +162,7 @@ fn check_delivered(v: &serde_json::Value, dir: &Path, want: &Expected, names: &[
     let bin = std::fs::read(dir.join("result.bin")).expect("result.bin");
     let sha: [u8; 32] =
         sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), &bin)).into();
-    assert_eq!(
-        alloy::primitives::B256::from(sha).to_string(),
-        want.result_sha256
-    );
+    assert_eq!(alloy::primitives::B256::from(sha), want.result_sha256);
 }
 
 #[test]
@@ -257,7 +234,10 @@ fn three_faulty_workers_of_five_hold_the_quorum_their_result_wins_and_the_honest
     // The protocol settles on the majority: it finalizes, audits clean, and pays the cheaters.
     check_common(&v, dir.path());
     assert_eq!(v["honest_result_delivered"], false, "{v:#}");
-    assert_ne!(v["delivered"]["result_sha256"], want.result_sha256);
+    assert_ne!(
+        v["delivered"]["result_sha256"],
+        want.result_sha256.to_string()
+    );
     for w in workers(&v) {
         let faulty = w["faulty"] == true;
         assert_eq!(w["winner"] == true, faulty, "the faulty workers win: {w:#}");

@@ -14,17 +14,19 @@ use std::time::Duration;
 use alloy::primitives::{Address, U256};
 use alloy::sol_types::SolCall;
 use maskoracle::chain::{tokens, TxSender, TxSettings};
-use maskoracle_inference::{Attestation, Model, Segmenter};
 use net::{model_dir, scene, serial, Net, Setup};
+
+#[path = "support/expected.rs"]
+mod expected;
 
 const SETTLE: Duration = Duration::from_secs(240);
 
-/// The summary and result sha256 an honest worker computes for `image` (same profile: 2 threads).
-fn expected(image: &std::path::Path) -> Attestation {
-    maskoracle_inference::set_intra_op_threads(2);
-    let seg = Segmenter::new(Model::load(model_dir()).expect("model"));
-    seg.segment(&std::fs::read(image).expect("image"))
-        .attestation()
+/// The summary and result sha256 an honest worker computes for `image`.
+fn expected(image: &std::path::Path) -> expected::Expected {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    expected::segment(root, &model_dir(), image)
 }
 
 fn json(text: &str) -> serde_json::Value {
