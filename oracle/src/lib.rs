@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod devnet;
 pub mod doctor;
+pub mod events;
 pub mod keys;
 pub mod metrics;
 pub mod models;

@@ -1,0 +1,243 @@
+//! One typed stream of the protocol's events: every reader of the chain (the worker's follower,
+//! the auditor, the devnet's progress display) decodes logs here, into the enums `sol!` generates
+//! from the contracts' ABIs, instead of comparing topics by hand.
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::Provider;
+use alloy::rpc::types::{Filter, Log};
+use alloy::sol_types::SolEventInterface;
+
+use crate::bindings::{TaskHub, VrfRandomness, WorkerRegistry};
+
+/// A decoded event of one of the protocol's contracts.
+#[derive(Debug, Clone)]
+pub enum OracleEvent {
+    /// An event of the task hub.
+    Hub(TaskHub::TaskHubEvents),
+    /// An event of the worker registry.
+    Registry(WorkerRegistry::WorkerRegistryEvents),
+    /// An event of the VRF randomness source.
+    Vrf(VrfRandomness::VrfRandomnessEvents),
+}
+
+/// An event with where it was emitted.
+#[derive(Debug, Clone)]
+pub struct EventLog {
+    /// The event.
+    pub event: OracleEvent,
+    /// Emitting contract.
+    pub address: Address,
+    /// Block number.
+    pub block: u64,
+    /// Block hash (the reorg check compares it with the canonical chain).
+    pub block_hash: B256,
+    /// Transaction hash.
+    pub tx_hash: B256,
+    /// Index of the log in its block.
+    pub log_index: u64,
+}
+
+/// Why a log could not be read as an event.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// The log lacks its block number or hash (a pending log; the node asked only for mined ones).
+    #[error("log of {address} has no block number or hash (pending?)")]
+    Unmined {
+        /// Emitting contract.
+        address: Address,
+    },
+}
+
+/// Which contract emitted a log, for decoding.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sources {
+    /// Task hub.
+    pub hub: Address,
+    /// Worker registry (zero: not read).
+    pub registry: Address,
+    /// VRF randomness source (zero: not read).
+    pub vrf: Address,
+}
+
+impl Sources {
+    /// The addresses a log filter asks for.
+    pub fn addresses(&self) -> Vec<Address> {
+        [self.hub, self.registry, self.vrf]
+            .into_iter()
+            .filter(|a| !a.is_zero())
+            .collect()
+    }
+
+    /// A log filter over these contracts for `from..=to`.
+    pub fn filter(&self, from: u64, to: u64) -> Filter {
+        Filter::new()
+            .address(self.addresses())
+            .from_block(from)
+            .to_block(to)
+    }
+
+    /// Decodes a log of one of the sources. `Ok(None)`: a log of another contract, a removed
+    /// log, or an event the bindings do not know (a newer contract version).
+    pub fn decode(&self, log: &Log) -> Result<Option<EventLog>, EventError> {
+        if log.removed {
+            return Ok(None);
+        }
+        let address = log.address();
+        let event = if address == self.hub {
+            TaskHub::TaskHubEvents::decode_log(&log.inner)
+                .ok()
+                .map(|e| OracleEvent::Hub(e.data))
+        } else if address == self.registry && !address.is_zero() {
+            WorkerRegistry::WorkerRegistryEvents::decode_log(&log.inner)
+                .ok()
+                .map(|e| OracleEvent::Registry(e.data))
+        } else if address == self.vrf && !address.is_zero() {
+            VrfRandomness::VrfRandomnessEvents::decode_log(&log.inner)
+                .ok()
+                .map(|e| OracleEvent::Vrf(e.data))
+        } else {
+            None
+        };
+        let Some(event) = event else {
+            return Ok(None);
+        };
+        let (Some(block), Some(block_hash)) = (log.block_number, log.block_hash) else {
+            return Err(EventError::Unmined { address });
+        };
+        Ok(Some(EventLog {
+            event,
+            address,
+            block,
+            block_hash,
+            tx_hash: log.transaction_hash.unwrap_or_default(),
+            log_index: log.log_index.unwrap_or_default(),
+        }))
+    }
+
+    /// Reads and decodes every event of the sources in `from..=to`, in chain order, through
+    /// `reader` (which splits the range as the endpoint allows).
+    pub async fn read<P: Provider + ?Sized>(
+        &self,
+        provider: &P,
+        from: u64,
+        to: u64,
+        chunk: u64,
+    ) -> anyhow::Result<Vec<EventLog>> {
+        let mut out = Vec::new();
+        let mut start = from;
+        while start <= to {
+            let end = to.min(start.saturating_add(chunk.max(1) - 1));
+            for log in provider.get_logs(&self.filter(start, end)).await? {
+                if let Some(e) = self.decode(&log)? {
+                    out.push(e);
+                }
+            }
+            start = end + 1;
+        }
+        Ok(out)
+    }
+}
+
+impl EventLog {
+    /// The task the event is about, for task events of the hub.
+    pub fn task_id(&self) -> Option<U256> {
+        use TaskHub::TaskHubEvents as E;
+        match &self.event {
+            OracleEvent::Hub(e) => match e {
+                E::TaskRequested(e) => Some(e.taskId),
+                E::WorkersDrawn(e) => Some(e.taskId),
+                E::Committed(e) => Some(e.taskId),
+                E::ConsensusReached(e) => Some(e.taskId),
+                E::ResultRecorded(e) => Some(e.taskId),
+                E::Revealed(e) => Some(e.taskId),
+                E::TaskFinalized(e) => Some(e.taskId),
+                E::TaskExpired(e) => Some(e.taskId),
+                E::CallbackAttempted(e) => Some(e.taskId),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Whether the event settles its task (finalized or expired).
+    pub fn is_settlement(&self) -> bool {
+        matches!(
+            &self.event,
+            OracleEvent::Hub(
+                TaskHub::TaskHubEvents::TaskFinalized(_) | TaskHub::TaskHubEvents::TaskExpired(_)
+            )
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::{Bytes, LogData};
+    use alloy::sol_types::SolEvent;
+
+    fn log(address: Address, data: LogData, block: Option<u64>) -> Log {
+        Log {
+            inner: alloy::primitives::Log { address, data },
+            block_hash: block.map(|_| B256::repeat_byte(7)),
+            block_number: block,
+            block_timestamp: None,
+            transaction_hash: Some(B256::repeat_byte(1)),
+            transaction_index: Some(0),
+            log_index: Some(3),
+            removed: false,
+        }
+    }
+
+    fn sources() -> Sources {
+        Sources {
+            hub: Address::repeat_byte(0x11),
+            registry: Address::repeat_byte(0x22),
+            vrf: Address::ZERO,
+        }
+    }
+
+    #[test]
+    fn hub_events_decode_with_their_task_and_position() {
+        let ev = TaskHub::Revealed {
+            taskId: U256::from(9),
+            worker: Address::repeat_byte(5),
+        };
+        let s = sources();
+        let l = log(s.hub, ev.encode_log_data(), Some(42));
+        let e = s.decode(&l).expect("decodes").expect("a hub event");
+        assert_eq!(e.task_id(), Some(U256::from(9)));
+        assert_eq!((e.block, e.log_index), (42, 3));
+        assert!(matches!(
+            e.event,
+            OracleEvent::Hub(TaskHub::TaskHubEvents::Revealed(_))
+        ));
+        assert!(!e.is_settlement());
+    }
+
+    #[test]
+    fn foreign_removed_unknown_and_pending_logs_are_told_apart() {
+        let s = sources();
+        let ev = TaskHub::Revealed {
+            taskId: U256::from(1),
+            worker: Address::ZERO,
+        };
+        // Same event, another contract: not ours.
+        let other = log(Address::repeat_byte(0x99), ev.encode_log_data(), Some(1));
+        assert!(s.decode(&other).expect("ok").is_none());
+        // Removed by a reorg.
+        let mut removed = log(s.hub, ev.encode_log_data(), Some(1));
+        removed.removed = true;
+        assert!(s.decode(&removed).expect("ok").is_none());
+        // An event the bindings do not know.
+        let unknown = log(
+            s.hub,
+            LogData::new_unchecked(vec![B256::repeat_byte(0xee)], Bytes::new()),
+            Some(1),
+        );
+        assert!(s.decode(&unknown).expect("ok").is_none());
+        // A pending log is an error, not a silent zero block.
+        let pending = log(s.hub, ev.encode_log_data(), None);
+        assert!(matches!(s.decode(&pending), Err(EventError::Unmined { .. })));
+    }
+}
