@@ -60,7 +60,9 @@ pub struct WorkerConfig {
     pub password_file: Option<PathBuf>,
     /// Index of an anvil dev account to use instead of a keystore; refused unless chain id is 31337.
     pub dev_account: Option<u32>,
-    /// Blocks a log must be buried under before the worker acts on it.
+    /// Blocks a log must be buried under before the worker acts on it (1: the head itself). A
+    /// reorg deeper than this is still detected (by block hash) and handled, at a cost: work
+    /// done for a replaced request is dropped.
     pub confirmations: u64,
     /// Milliseconds between polls of the chain head.
     pub poll_interval_ms: u64,
@@ -81,6 +83,13 @@ pub struct WorkerConfig {
     pub faulty: bool,
     /// Fetch attempts for an input before it is reported as `FetchFailed`.
     pub fetch_attempts: u32,
+    /// Drain mode: take no new task; commit what is computed and reveal what is committed.
+    pub drain: bool,
+    /// Smallest reward per drawn worker (reward / R, in tokens, e.g. "0.01") worth computing for;
+    /// a task below it is left alone (never slashed: not committing costs nothing).
+    pub min_reward: String,
+    /// Seconds a closed task record is kept before it is pruned from the state store.
+    pub prune_after_s: u64,
 }
 
 /// Which content store the node uses.
@@ -144,7 +153,7 @@ impl Default for WorkerConfig {
             keystore: None,
             password_file: None,
             dev_account: None,
-            confirmations: 1,
+            confirmations: 3,
             poll_interval_ms: 500,
             log_chunk_blocks: 2_000,
             max_concurrent_tasks: 1,
@@ -154,6 +163,9 @@ impl Default for WorkerConfig {
             keeper: true,
             faulty: false,
             fetch_attempts: 3,
+            drain: false,
+            min_reward: "0".into(),
+            prune_after_s: 7 * 24 * 3600,
         }
     }
 }

@@ -238,6 +238,9 @@ mod tests {
         assert!(s.decode(&unknown).expect("ok").is_none());
         // A pending log is an error, not a silent zero block.
         let pending = log(s.hub, ev.encode_log_data(), None);
-        assert!(matches!(s.decode(&pending), Err(EventError::Unmined { .. })));
+        assert!(matches!(
+            s.decode(&pending),
+            Err(EventError::Unmined { .. })
+        ));
     }
 }

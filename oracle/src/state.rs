@@ -113,6 +113,13 @@ pub struct TaskRecord {
     /// here is for that request; a commit repeats it. `None` in records written before v2.
     #[serde(default)]
     pub request_hash: Option<[u8; 32]>,
+    /// Block of the task's settlement log (`TaskFinalized`/`TaskExpired`) as the follower read it
+    /// at the confirmation depth; cleared when a reorg rewinds past it.
+    #[serde(default)]
+    pub settled_block: Option<u64>,
+    /// Unix milliseconds when the record was closed (pruning).
+    #[serde(default)]
+    pub done_unix_ms: Option<u64>,
 }
 
 impl TaskRecord {
@@ -135,6 +142,8 @@ impl TaskRecord {
             inference_ms: None,
             commit_sent_unix_ms: None,
             request_hash: None,
+            settled_block: None,
+            done_unix_ms: None,
         }
     }
 
@@ -291,6 +300,35 @@ impl StateStore {
         let txn = db_err!(self.db.begin_read())?;
         let results = db_err!(txn.open_table(RESULTS))?;
         Ok(db_err!(results.get(sha256))?.map(|v| v.value().to_vec()))
+    }
+
+    /// Deletes the closed records (and their canonical results) closed before `before_unix_ms`.
+    /// Returns how many were deleted.
+    pub fn prune_done(&self, before_unix_ms: u64) -> Result<usize, StateError> {
+        let old: Vec<([u8; 32], Option<[u8; 32]>)> = self
+            .all_tasks()?
+            .into_iter()
+            .filter(|(_, r)| {
+                r.phase == TaskPhase::Done && r.done_unix_ms.is_some_and(|t| t < before_unix_ms)
+            })
+            .map(|(k, r)| (k, r.result_sha256))
+            .collect();
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let txn = db_err!(self.db.begin_write())?;
+        {
+            let mut tasks = db_err!(txn.open_table(TASKS))?;
+            let mut results = db_err!(txn.open_table(RESULTS))?;
+            for (k, sha) in &old {
+                db_err!(tasks.remove(k))?;
+                if let Some(sha) = sha {
+                    db_err!(results.remove(sha))?;
+                }
+            }
+        }
+        db_err!(txn.commit())?;
+        Ok(old.len())
     }
 
     /// Every task not yet `Done`, for reconciliation after a restart.
