@@ -450,3 +450,46 @@ async fn a_job_stuck_past_its_deadline_is_cancelled_and_the_nonce_is_freed() {
     assert_eq!(stats.cancelled, 1, "{stats:?}");
     println!("cancel test stats: {stats:?}");
 }
+
+#[tokio::test]
+async fn a_nonce_whose_mined_transaction_is_reorged_out_is_taken_again() {
+    let anvil = Anvil::new().spawn();
+    let provider = read_provider(&anvil.endpoint()).expect("provider");
+    let tx = TxSender::spawn(&anvil.endpoint(), key(9), TxSettings::default()).expect("signer");
+    let to = Address::repeat_byte(0x46);
+    let first = tx.send("first", to, Vec::<u8>::new()).await.expect("mined");
+    assert_eq!(first.nonce, 0);
+    let snapshot: U256 = provider
+        .raw_request("evm_snapshot".into(), ())
+        .await
+        .expect("snapshot");
+    let second = tx
+        .send("second", to, Vec::<u8>::new())
+        .await
+        .expect("mined");
+    assert_eq!(second.nonce, 1);
+    // The block holding `second` goes away, and its transaction with it.
+    let reverted: bool = provider
+        .raw_request("evm_revert".into(), (snapshot,))
+        .await
+        .expect("revert");
+    assert!(reverted);
+    assert_eq!(
+        provider
+            .get_transaction_count(key(9).address())
+            .pending()
+            .await
+            .expect("pending"),
+        1
+    );
+    let third = tx.send("third", to, Vec::<u8>::new()).await.expect("mined");
+    assert_eq!(
+        third.nonce, 1,
+        "the nonce of the dropped transaction is used again"
+    );
+    let fourth = tx
+        .send("fourth", to, Vec::<u8>::new())
+        .await
+        .expect("mined");
+    assert_eq!(fourth.nonce, 2);
+}

@@ -28,8 +28,9 @@
 //! With `max_in_flight = 1` this is the one-at-a-time signer of before: the next job is only
 //! estimated once the previous one is mined.
 //!
-//! Gas is estimated against the latest block: a job that depends on another one (a deposit after
-//! its approval) must be submitted after the first is mined, as [`TxSender::deposit`] does.
+//! Gas is estimated before a nonce is taken, on whatever state the endpoint estimates against:
+//! transactions still in flight may not be in it, so a job that depends on another one (a deposit
+//! after its approval) must be submitted after the first is mined, as [`TxSender::deposit`] does.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeSet, BinaryHeap};
@@ -376,12 +377,13 @@ impl Queued {
     }
 
     fn answer(&mut self, result: Result<Mined, TxError>) {
+        let Some(reply) = self.reply.take() else {
+            return;
+        };
         if let Err(e) = &result {
             tracing::warn!(target: TARGET, label = %self.job.label, error = %e, "transaction failed");
         }
-        if let Some(reply) = self.reply.take() {
-            let _ = reply.send(result);
-        }
+        let _ = reply.send(result);
     }
 }
 
@@ -995,6 +997,16 @@ async fn flight(
                     }
                     // One of our copies is mined and its receipt not yet served: keep watching.
                 }
+                SendOutcome::Refused(e) if is_transport(&e) => {
+                    // The endpoint may have taken it before failing: watch it like a sent copy
+                    // (it is re-broadcast when no receipt comes).
+                    tracing::warn!(target: TARGET, %label, nonce, error = %e, "send failed at the transport; watching it as possibly sent");
+                    copies.push(Copy {
+                        hash: next.hash,
+                        raw: next.raw.clone(),
+                        cancel: next.cancel,
+                    });
+                }
                 SendOutcome::Refused(e) => {
                     if copies.is_empty() {
                         let err = match revert_of(&e) {
@@ -1160,7 +1172,9 @@ async fn look_for_receipts(
         let block = receipt.block_number.unwrap_or_default();
         let label = q.job.label.clone();
         let result = if c.cancel {
-            SignerStats::add(&core.stats.cancelled, 1);
+            if q.reply.is_some() {
+                SignerStats::add(&core.stats.cancelled, 1);
+            }
             Err(TxError::Cancelled {
                 label,
                 nonce,
