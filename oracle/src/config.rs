@@ -36,8 +36,10 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// JSON-RPC endpoint of the chain (HTTP or WebSocket).
+    /// JSON-RPC endpoint of the chain (HTTP).
     pub rpc_url: String,
+    /// Further endpoints of the same chain, tried in turn when `rpc_url` fails (HTTP).
+    pub rpc_fallback_urls: Vec<String>,
     /// Deployment record written by `deploy/Deploy.s.sol` (contract addresses, deploy block).
     pub deployment: PathBuf,
     /// Folder for the node's durable state (cursor, task records, model cache, IPFS repo).
@@ -48,6 +50,35 @@ pub struct Config {
     pub ipfs: IpfsConfig,
     /// Limits for `https://` inputs.
     pub http: HttpConfig,
+    /// The transaction signer.
+    pub signer: SignerConfig,
+}
+
+/// Settings of the transaction signer (see `docs/oracle.md`, "Signer and RPC endpoints").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignerConfig {
+    /// Transactions of the account unmined at once (1: one at a time).
+    pub max_in_flight: usize,
+    /// Highest max fee per gas the signer offers, in gwei (a cancel may go one 12.5 % raise
+    /// above).
+    pub max_fee_gwei: u64,
+    /// Seconds to wait for a receipt before raising the fees; unset: `worker.receipt_timeout_s`.
+    pub receipt_timeout_s: Option<u64>,
+    /// Fee raises of a stuck transaction before it is only watched (or, past its deadline,
+    /// cancelled).
+    pub max_fee_raises: u32,
+}
+
+impl Default for SignerConfig {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 16,
+            max_fee_gwei: 500,
+            receipt_timeout_s: None,
+            max_fee_raises: 5,
+        }
+    }
 }
 
 /// Settings of `maskoracle worker` and `maskoracle keeper`.
@@ -138,11 +169,13 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             rpc_url: "http://127.0.0.1:8545".into(),
+            rpc_fallback_urls: Vec::new(),
             deployment: PathBuf::from("deploy/records/31337.json"),
             data_dir: PathBuf::from(".maskoracle"),
             worker: WorkerConfig::default(),
             ipfs: IpfsConfig::default(),
             http: HttpConfig::default(),
+            signer: SignerConfig::default(),
         }
     }
 }
@@ -224,13 +257,15 @@ impl Config {
 
     /// Top-level keys of [`Config`]: other `MASKORACLE_*` variables (the toolchain's, `MASKORACLE_LOG`)
     /// are not configuration and are left alone.
-    const KEYS: [&'static str; 6] = [
+    const KEYS: [&'static str; 8] = [
         "rpc_url",
+        "rpc_fallback_urls",
         "deployment",
         "data_dir",
         "worker",
         "ipfs",
         "http",
+        "signer",
     ];
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -245,14 +280,32 @@ impl Config {
                 "worker.max_concurrent_tasks, worker.intra_op_threads and worker.log_chunk_blocks must be >= 1".into(),
             ));
         }
+        if self.signer.max_in_flight == 0 || self.signer.max_fee_gwei == 0 {
+            return Err(ConfigError::Inconsistent(
+                "signer.max_in_flight and signer.max_fee_gwei must be >= 1".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// The RPC endpoints in the order they are tried: `rpc_url`, then `rpc_fallback_urls`.
+    pub fn rpc_urls(&self) -> Vec<String> {
+        crate::chain::endpoint_list(&self.rpc_url, &self.rpc_fallback_urls)
+    }
+
+    /// Seconds to wait for a receipt: `signer.receipt_timeout_s`, else `worker.receipt_timeout_s`.
+    pub fn receipt_timeout_s(&self) -> u64 {
+        self.signer
+            .receipt_timeout_s
+            .unwrap_or(self.worker.receipt_timeout_s)
     }
 }
 
 fn is_config_key(key: &figment::value::UncasedStr) -> bool {
     let key = key.as_str().to_ascii_lowercase();
     let top = key.split("__").next().unwrap_or_default();
-    Config::KEYS.contains(&top) && (top == key || ["worker", "ipfs", "http"].contains(&top))
+    Config::KEYS.contains(&top)
+        && (top == key || ["worker", "ipfs", "http", "signer"].contains(&top))
 }
 
 #[cfg(test)]
@@ -339,6 +392,29 @@ mod tests {
             let err = Config::resolve(Some(Path::new("nope.toml")), Flags::default())
                 .expect_err("missing");
             assert!(matches!(err, ConfigError::MissingFile(_)));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_signer_section_and_fallback_urls_resolve_and_the_worker_timeout_still_counts() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                DEFAULT_CONFIG_FILE,
+                "rpc_fallback_urls = [\"http://b:1\"]\n[worker]\nreceipt_timeout_s = 12\n[signer]\nmax_in_flight = 4\n",
+            )?;
+            let c = resolve_in_jail(Flags::default()).expect("file");
+            assert_eq!(c.signer.max_in_flight, 4);
+            assert_eq!(c.signer.max_fee_gwei, 500);
+            assert_eq!(
+                c.receipt_timeout_s(),
+                12,
+                "worker.receipt_timeout_s still applies"
+            );
+            assert_eq!(c.rpc_urls(), ["http://127.0.0.1:8545", "http://b:1"]);
+            jail.set_env("MASKORACLE_SIGNER__RECEIPT_TIMEOUT_S", "7");
+            let c = resolve_in_jail(Flags::default()).expect("env");
+            assert_eq!(c.receipt_timeout_s(), 7, "signer.receipt_timeout_s wins");
             Ok(())
         });
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::chain::{read_provider, Contracts, Deployment, TxSender, TxSettings};
+use crate::chain::{fallback_provider, Contracts, Deployment, TxSender, TxSettings};
 use crate::config::{Config, IpfsBackend};
 use crate::storage::{FetchLimits, HttpFetcher, SharedStorage};
 
@@ -48,21 +48,25 @@ pub fn http_fetcher(cfg: &Config) -> anyhow::Result<HttpFetcher> {
     Ok(HttpFetcher::new(limits)?)
 }
 
-/// Contracts from the configured deployment record on the configured RPC endpoint.
+/// Contracts from the configured deployment record on the configured RPC endpoints (`rpc_url`,
+/// then `rpc_fallback_urls`).
 pub async fn contracts(cfg: &Config) -> anyhow::Result<Contracts> {
     let deployment = Deployment::load(&cfg.deployment)?;
-    let provider = read_provider(&cfg.rpc_url)?;
+    let provider = fallback_provider(&cfg.rpc_urls())?;
     Contracts::connect(deployment, provider).await
 }
 
 /// The configured key and a signer task for it.
 pub fn signer(cfg: &Config, chain_id: u64) -> anyhow::Result<TxSender> {
     let key = crate::keys::load_signer(&cfg.worker, chain_id)?;
-    TxSender::spawn(
-        &cfg.rpc_url,
+    TxSender::spawn_on(
+        &cfg.rpc_urls(),
         key,
         TxSettings {
-            receipt_timeout: Duration::from_secs(cfg.worker.receipt_timeout_s),
+            receipt_timeout: Duration::from_secs(cfg.receipt_timeout_s()),
+            max_bumps: cfg.signer.max_fee_raises,
+            max_in_flight: cfg.signer.max_in_flight,
+            max_fee_gwei: cfg.signer.max_fee_gwei,
             ..TxSettings::default()
         },
     )
