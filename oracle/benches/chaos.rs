@@ -139,7 +139,10 @@ async fn main() {
             .expect("put");
         inputs.push(format!("ipfs://{cid}"));
     }
-    assert!(!inputs.is_empty(), "no photos under inference/tests/data/photos");
+    assert!(
+        !inputs.is_empty(),
+        "no photos under inference/tests/data/photos"
+    );
     let d = net.c.deployment.clone();
     let amount = tokens(1_000_000);
     send(
@@ -236,12 +239,10 @@ async fn main() {
     let chaos_s = chaos_from.elapsed().as_secs_f64();
     // Every task on chain reaches a terminal state.
     let n: u64 = net.last_task().await.to();
-    let mut finalized = 0u64;
-    let mut expired = 0u64;
     let deadline = Instant::now() + SETTLE;
-    loop {
-        finalized = 0;
-        expired = 0;
+    let (finalized, expired) = loop {
+        let mut finalized = 0u64;
+        let mut expired = 0u64;
         for id in 1..=n {
             match net.status(U256::from(id)).await {
                 3 => finalized += 1,
@@ -250,10 +251,10 @@ async fn main() {
             }
         }
         if finalized + expired == n || Instant::now() > deadline {
-            break;
+            break (finalized, expired);
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+    };
     let settle_s = chaos_from.elapsed().as_secs_f64();
     let (ok, audit) = net.audit(&[]).await;
     let mut slashed = 0usize;

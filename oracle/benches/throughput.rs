@@ -85,9 +85,11 @@ async fn run(net: &Net, model: u32, input: &str, cap: Duration) -> Run {
     }
     let last = first + U256::from(TASKS - 1);
     // Time starts when the requests are on chain.
-    net.wait_for("the requests to be mined", Duration::from_secs(120), || async {
-        (net.last_task().await >= last).then_some(())
-    })
+    net.wait_for(
+        "the requests to be mined",
+        Duration::from_secs(120),
+        || async { (net.last_task().await >= last).then_some(()) },
+    )
     .await;
     let started = Instant::now();
     let deadline = started + cap;
@@ -150,8 +152,8 @@ async fn main() {
         &model.to_string(),
     ])
     .await;
-    let photo = std::fs::read(root().join("inference/tests/data/photos/astronaut.png"))
-        .expect("photo");
+    let photo =
+        std::fs::read(root().join("inference/tests/data/photos/astronaut.png")).expect("photo");
     let cid = net
         .storage
         .put(photo.into(), Default::default())

@@ -114,8 +114,28 @@ impl Sources {
         }))
     }
 
-    /// Reads and decodes every event of the sources in `from..=to`, in chain order, through
-    /// `reader` (which splits the range as the endpoint allows).
+    /// Reads and decodes every event of the sources in `from..=to`, in chain order, through an
+    /// adaptive [`LogReader`](crate::chain::LogReader) (which splits the range as the endpoint
+    /// allows: public endpoints refuse large ranges).
+    pub async fn read_with<P: Provider + ?Sized>(
+        &self,
+        reader: &mut crate::chain::LogReader,
+        provider: &P,
+        from: u64,
+        to: u64,
+    ) -> anyhow::Result<Vec<EventLog>> {
+        let filter = Filter::new().address(self.addresses());
+        let mut out = Vec::new();
+        for log in reader.logs(provider, &filter, from, to).await? {
+            if let Some(e) = self.decode(&log)? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads and decodes every event of the sources in `from..=to`, in chain order, in ranges of
+    /// `chunk` blocks.
     pub async fn read<P: Provider + ?Sized>(
         &self,
         provider: &P,

@@ -170,7 +170,10 @@ async fn settled_cleanly(net: &Net, task: U256) {
     assert!(addrs(&t["slashed_workers"]).is_empty(), "{t:#}");
     let winners = addrs(&t["settlement"]["winners"]);
     for i in 1..=3 {
-        assert!(winners.contains(&Net::addr(i)), "worker {i} not paid: {t:#}");
+        assert!(
+            winners.contains(&Net::addr(i)),
+            "worker {i} not paid: {t:#}"
+        );
     }
 }
 
@@ -194,7 +197,13 @@ async fn commits_and_reveals_removed_by_a_reorg_are_sent_again_and_nobody_is_sla
         assert_eq!(count(&net, i, "committed", task), 2, "{}", net.logs());
         assert_eq!(count(&net, i, "revealed", task), 2, "{}", net.logs());
     }
-    let d = net.c.consumer.delivery(task).call().await.expect("delivery");
+    let d = net
+        .c
+        .consumer
+        .delivery(task)
+        .call()
+        .await
+        .expect("delivery");
     assert_eq!(d.resultSha256, expected(&image).result_sha256);
     assert!(net.logs().contains("reorg"), "{}", net.logs());
 }
@@ -236,8 +245,19 @@ async fn a_request_replaced_at_the_same_id_is_answered_for_the_new_one_only() {
     let again = request(&net, &new).await;
     assert_eq!(again, task, "the same task id, another request");
     settled_cleanly(&net, task).await;
-    let d = net.c.consumer.delivery(task).call().await.expect("delivery");
-    assert_eq!(d.resultSha256, expected(&new).result_sha256, "{}", net.logs());
+    let d = net
+        .c
+        .consumer
+        .delivery(task)
+        .call()
+        .await
+        .expect("delivery");
+    assert_eq!(
+        d.resultSha256,
+        expected(&new).result_sha256,
+        "{}",
+        net.logs()
+    );
     // Every commit in the chain is for request B: all three revealed B's result.
     for i in 1..=3 {
         assert_eq!(net.contribution(task, Net::addr(i)).await, 3);

@@ -18,6 +18,7 @@ use alloy::primitives::B256;
 use alloy::providers::{DynProvider, Provider};
 use anyhow::Context as _;
 
+use crate::chain::LogReader;
 use crate::events::{EventLog, Sources};
 
 /// Blocks the cursor moves back when a reorg is detected and no remembered block matches.
@@ -62,7 +63,7 @@ pub enum Step {
 pub struct Follower {
     sources: Sources,
     confirmations: u64,
-    chunk: u64,
+    reader: LogReader,
     floor: u64,
     seen: VecDeque<(u64, B256)>,
 }
@@ -73,7 +74,7 @@ impl Follower {
         Self {
             sources,
             confirmations: confirmations.max(1),
-            chunk: chunk.max(1),
+            reader: LogReader::new(chunk.max(1)),
             floor,
             seen: VecDeque::new(),
         }
@@ -95,6 +96,11 @@ impl Follower {
         if self.seen.len() > REMEMBERED {
             self.seen.pop_front();
         }
+    }
+
+    /// The current log range (blocks per `eth_getLogs`) and the refusals seen so far.
+    pub fn log_range(&self) -> (u64, u64) {
+        (self.reader.chunk(), self.reader.refusals())
     }
 
     /// The next step from `cursor` (the last block processed, with its hash when known).
@@ -123,11 +129,15 @@ impl Follower {
             return Ok(Step::Idle { head });
         }
         let from = cursor + 1;
-        let to = confirmed.min(cursor + self.chunk);
+        // One range the endpoint accepts (the reader halves it on a refusal and grows it back).
+        let to = confirmed.min(cursor + self.reader.chunk());
         let before = block_hash(p, to)
             .await?
             .with_context(|| format!("block {to} not returned by the endpoint"))?;
-        let events = self.sources.read(p, from, to, self.chunk).await?;
+        let events = self
+            .sources
+            .read_with(&mut self.reader, p, from, to)
+            .await?;
         let after = block_hash(p, to).await?;
         if after != Some(before)
             || events

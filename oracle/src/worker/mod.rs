@@ -32,7 +32,7 @@ use maskoracle_inference::{CanonicalResult, Segmenter, Status};
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::bindings::{TaskHub, WorkerRegistry};
-use crate::chain::{task_key, Contracts, Mined, TxError, TxSender};
+use crate::chain::{task_key, Contracts, Mined, TxError, TxJob, TxPriority, TxSender};
 use crate::config::Config;
 use crate::events::{EventLog, OracleEvent, Sources};
 use crate::metrics::Metrics;
@@ -170,6 +170,9 @@ pub struct Worker {
     missing: HashMap<U256, Instant>,
     /// The latest block's timestamp and when it was read.
     chain_now: (u64, Instant),
+    /// Each open task's commit and reveal deadlines as last read (the signer drops a transaction
+    /// whose window closed before it could be sent).
+    deadlines: HashMap<U256, (u64, u64)>,
     events: (mpsc::Sender<Event>, mpsc::Receiver<Event>),
     last_reconcile: Instant,
     last_prune: Instant,
@@ -252,6 +255,7 @@ impl Worker {
             seed_ready: HashMap::new(),
             missing: HashMap::new(),
             chain_now: (0, Instant::now()),
+            deadlines: HashMap::new(),
             events: mpsc::channel(1024),
             last_reconcile: Instant::now() - RECONCILE_EVERY,
             last_prune: Instant::now(),
@@ -594,6 +598,7 @@ impl Worker {
         self.seed_ready.remove(&id);
         self.missing.remove(&id);
         self.cooldown.remove(&id);
+        self.deadlines.remove(&id);
         self.open.remove(&id);
         rec.phase = TaskPhase::Done;
         rec.note = Some(outcome.name().to_owned());
@@ -694,6 +699,10 @@ impl Worker {
             self.cooldown.remove(&id);
         }
         let view = self.read_view(id, &rec).await?;
+        if view.commit_deadline > 0 {
+            self.deadlines
+                .insert(id, (view.commit_deadline, view.reveal_deadline));
+        }
         if view.status == TaskStatus::None {
             self.missing.entry(id).or_insert_with(Instant::now);
         } else {
@@ -728,7 +737,8 @@ impl Worker {
             serves_model: self.served.contains(&view.model_id),
             min_reward: self.min_reward,
             seed_ready_for,
-            signer_idle: self.role == Role::Keeper || self.acting.is_empty(),
+            // Nothing waiting for a slot of the signer (a back-up draw would wait behind it).
+            signer_idle: self.tx.stats().snapshot().queue_len == 0,
             in_flight,
             our_result_hash: rec.digest.map(|d| result_hash(id, B256::from(d))),
             settlement_confirmed: rec.settled_block.is_some(),
@@ -763,11 +773,22 @@ impl Worker {
                 }
             }
             Action::Compute if !self.stopping => self.spawn_compute(id, rec),
-            Action::Commit if !self.stopping => self.spawn_commit(id, rec),
-            Action::Reveal if !self.stopping => self.spawn_reveal(id, rec),
+            Action::Commit if !self.stopping => {
+                self.spawn_commit(id, rec, Some(view.commit_deadline))
+            }
+            Action::Reveal if !self.stopping => {
+                self.spawn_reveal(id, rec, Some(view.reveal_deadline))
+            }
             Action::Draw if !self.stopping => {
                 let input = TaskHub::drawCall { taskId: id }.abi_encode();
-                self.spawn_tx(id, TxKind::Draw, format!("draw #{id}"), input, None);
+                self.spawn_tx(
+                    id,
+                    TxKind::Draw,
+                    format!("draw #{id}"),
+                    input,
+                    None,
+                    Some(view.commit_deadline),
+                );
             }
             Action::Finalize | Action::Expire if !self.stopping => {
                 let kind = if action == Action::Finalize {
@@ -915,6 +936,7 @@ impl Worker {
         label: String,
         input: Vec<u8>,
         guard: Option<(B256, u32)>,
+        deadline_unix: Option<u64>,
     ) {
         if !self.acting.insert((id, kind)) {
             return;
@@ -961,7 +983,19 @@ impl Worker {
                 }
             }
             let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
-            let send = tx.send_notify(label, to, input, Some(sent_tx));
+            let priority = match kind {
+                TxKind::Reveal => TxPriority::Reveal,
+                TxKind::Commit => TxPriority::Commit,
+                TxKind::Draw => TxPriority::Draw,
+                TxKind::Finalize | TxKind::Expire => TxPriority::Keeper,
+            };
+            let mut job = TxJob::new(label, to, input)
+                .priority(priority)
+                .notify(sent_tx);
+            if let Some(d) = deadline_unix {
+                job = job.deadline(d);
+            }
+            let send = tx.submit(job);
             tokio::pin!(send);
             let mut sent_unix_ms = None;
             let result = tokio::select! {
@@ -982,7 +1016,7 @@ impl Worker {
         });
     }
 
-    fn spawn_commit(&mut self, id: U256, rec: &TaskRecord) {
+    fn spawn_commit(&mut self, id: U256, rec: &TaskRecord, deadline: Option<u64>) {
         let (Some(digest), Some(request_hash)) =
             (rec.digest.map(B256::from), rec.request_hash.map(B256::from))
         else {
@@ -1001,10 +1035,11 @@ impl Worker {
             format!("commit #{id}"),
             call.abi_encode(),
             Some((request_hash, rec.model_id)),
+            deadline,
         );
     }
 
-    fn spawn_reveal(&mut self, id: U256, rec: &TaskRecord) {
+    fn spawn_reveal(&mut self, id: U256, rec: &TaskRecord, deadline: Option<u64>) {
         let (Some(sha), Some(summary)) = (rec.result_sha256, rec.summary.clone()) else {
             return;
         };
@@ -1019,6 +1054,7 @@ impl Worker {
             format!("reveal #{id}"),
             call.abi_encode(),
             None,
+            deadline,
         );
     }
 
@@ -1037,7 +1073,7 @@ impl Worker {
                 format!("expire #{id}"),
             ),
         };
-        self.spawn_tx(id, kind, label, input, None);
+        self.spawn_tx(id, kind, label, input, None, None);
     }
 
     fn on_event(&mut self, ev: Event) -> anyhow::Result<()> {
@@ -1084,7 +1120,8 @@ impl Worker {
                 if !self.stopping {
                     // At once (the commit is checked against the task's request right before it
                     // is sent); decide() sees it in flight.
-                    self.spawn_commit(id, &rec);
+                    let deadline = self.deadlines.get(&id).map(|d| d.0);
+                    self.spawn_commit(id, &rec, deadline);
                 }
                 self.publish(id, c.canonical, c.overlay_png);
             }
