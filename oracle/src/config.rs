@@ -48,6 +48,20 @@ pub struct Config {
     pub ipfs: IpfsConfig,
     /// Limits for `https://` inputs.
     pub http: HttpConfig,
+    /// Format of the log lines on stderr: `text` (default) or `json` (one object per line).
+    /// Also `--log-format` and `MASKORACLE_LOG_FORMAT`.
+    pub log_format: LogFormat,
+}
+
+/// Format of the log lines written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (with `message`).
+    Json,
 }
 
 /// Settings of `maskoracle worker` and `maskoracle keeper`.
@@ -81,6 +95,15 @@ pub struct WorkerConfig {
     pub faulty: bool,
     /// Fetch attempts for an input before it is reported as `FetchFailed`.
     pub fetch_attempts: u32,
+    /// Drain mode: take no new task (no draw, no commit to a task not yet committed to), but
+    /// finish the tasks already committed to (reveal, finalize). Also `worker --drain`.
+    pub drain: bool,
+    /// `/health` reports the signer unhealthy below this gas balance of the signing account (wei).
+    pub min_gas_balance_wei: u64,
+    /// `/health` reports sync unhealthy when the processed cursor lags the head by more blocks.
+    pub max_head_lag_blocks: u64,
+    /// `/health` reports the signer unhealthy when its oldest queued job waited longer (seconds).
+    pub max_signer_job_age_s: u64,
 }
 
 /// Which content store the node uses.
@@ -134,6 +157,7 @@ impl Default for Config {
             worker: WorkerConfig::default(),
             ipfs: IpfsConfig::default(),
             http: HttpConfig::default(),
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -154,6 +178,11 @@ impl Default for WorkerConfig {
             keeper: true,
             faulty: false,
             fetch_attempts: 3,
+            drain: false,
+            // 0.01 ETH: a few hundred commit/reveal transactions at devnet-like gas prices.
+            min_gas_balance_wei: 10_000_000_000_000_000,
+            max_head_lag_blocks: 64,
+            max_signer_job_age_s: 300,
         }
     }
 }
@@ -212,13 +241,14 @@ impl Config {
 
     /// Top-level keys of [`Config`]: other `MASKORACLE_*` variables (the toolchain's, `MASKORACLE_LOG`)
     /// are not configuration and are left alone.
-    const KEYS: [&'static str; 6] = [
+    const KEYS: [&'static str; 7] = [
         "rpc_url",
         "deployment",
         "data_dir",
         "worker",
         "ipfs",
         "http",
+        "log_format",
     ];
 
     fn validate(&self) -> Result<(), ConfigError> {
