@@ -362,6 +362,28 @@ mod tests {
     }
 
     #[test]
+    fn log_format_and_drain_come_from_file_and_env() {
+        Jail::expect_with(|jail| {
+            let c = resolve_in_jail(Flags::default()).expect("defaults");
+            assert_eq!((c.log_format, c.worker.drain), (LogFormat::Text, false));
+            jail.create_file(
+                DEFAULT_CONFIG_FILE,
+                "log_format = \"json\"\n[worker]\ndrain = true\n",
+            )?;
+            let c = resolve_in_jail(Flags::default()).expect("file");
+            assert_eq!((c.log_format, c.worker.drain), (LogFormat::Json, true));
+            jail.set_env("MASKORACLE_LOG_FORMAT", "text");
+            jail.set_env("MASKORACLE_WORKER__DRAIN", "false");
+            let c = resolve_in_jail(Flags::default()).expect("env");
+            assert_eq!((c.log_format, c.worker.drain), (LogFormat::Text, false));
+            jail.set_env("MASKORACLE_LOG_FORMAT", "yaml");
+            let err = resolve_in_jail(Flags::default()).expect_err("unknown format");
+            assert!(err.to_string().contains("yaml"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn keystore_and_dev_account_are_exclusive() {
         Jail::expect_with(|jail| {
             jail.set_env("MASKORACLE_WORKER__KEYSTORE", "/k.json");

@@ -296,7 +296,11 @@ pub fn hub_message(e: &TaskHub::TaskHubErrors) -> Option<String> {
 /// `12.5 tokens (12500000000000000000 wei)`.
 fn amount(wei: U256) -> String {
     let tokens = alloy::primitives::utils::format_units(wei, 18).unwrap_or_default();
-    let tokens = tokens.trim_end_matches('0').trim_end_matches('.');
+    let tokens = if tokens.contains('.') {
+        tokens.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &tokens
+    };
     format!("{tokens} tokens ({wei} wei)")
 }
 
@@ -684,7 +688,7 @@ async fn status(cfg: &Config, json: bool, metrics_url_flag: Option<String>) -> a
     }
     match &state {
         Ok((version, identity, cursor, records)) => {
-            if !daemon.is_ok() {
+            if daemon.is_err() {
                 report["source"] = "state-file".into();
             }
             if let (Ok(d), Some(found)) = (&deployment, identity) {
