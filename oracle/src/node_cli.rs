@@ -803,7 +803,11 @@ async fn status(cfg: &Config, json: bool, metrics_url_flag: Option<String>) -> a
         }
         Err(e) => println!("chain      {e:#}"),
     }
-    println!("tasks      {}", report["tasks"]);
+    if report["tasks"].is_null() {
+        println!("tasks      unknown (neither the daemon nor the state file answered)");
+    } else {
+        println!("tasks      {}", report["tasks"]);
+    }
     Ok(())
 }
 
