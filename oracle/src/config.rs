@@ -52,6 +52,20 @@ pub struct Config {
     pub http: HttpConfig,
     /// The transaction signer.
     pub signer: SignerConfig,
+    /// Format of the log lines on stderr: `text` (default) or `json` (one object per line).
+    /// Also `--log-format` and `MASKORACLE_LOG_FORMAT`.
+    pub log_format: LogFormat,
+}
+
+/// Format of the log lines written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (with `message`).
+    Json,
 }
 
 /// Settings of the transaction signer (see `docs/oracle.md`, "Signer and RPC endpoints").
@@ -121,6 +135,12 @@ pub struct WorkerConfig {
     pub min_reward: String,
     /// Seconds a closed task record is kept before it is pruned from the state store.
     pub prune_after_s: u64,
+    /// `/health` reports the signer unhealthy below this gas balance of the signing account (wei).
+    pub min_gas_balance_wei: u64,
+    /// `/health` reports sync unhealthy when the processed cursor lags the head by more blocks.
+    pub max_head_lag_blocks: u64,
+    /// `/health` reports the signer unhealthy when its oldest queued job waited longer (seconds).
+    pub max_signer_job_age_s: u64,
 }
 
 /// Which content store the node uses.
@@ -176,6 +196,7 @@ impl Default for Config {
             ipfs: IpfsConfig::default(),
             http: HttpConfig::default(),
             signer: SignerConfig::default(),
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -199,6 +220,10 @@ impl Default for WorkerConfig {
             drain: false,
             min_reward: "0".into(),
             prune_after_s: 7 * 24 * 3600,
+            // 0.01 ETH: a few hundred commit/reveal transactions at devnet-like gas prices.
+            min_gas_balance_wei: 10_000_000_000_000_000,
+            max_head_lag_blocks: 64,
+            max_signer_job_age_s: 300,
         }
     }
 }
@@ -257,7 +282,7 @@ impl Config {
 
     /// Top-level keys of [`Config`]: other `MASKORACLE_*` variables (the toolchain's, `MASKORACLE_LOG`)
     /// are not configuration and are left alone.
-    const KEYS: [&'static str; 8] = [
+    const KEYS: [&'static str; 9] = [
         "rpc_url",
         "rpc_fallback_urls",
         "deployment",
@@ -266,6 +291,7 @@ impl Config {
         "ipfs",
         "http",
         "signer",
+        "log_format",
     ];
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -415,6 +441,28 @@ mod tests {
             jail.set_env("MASKORACLE_SIGNER__RECEIPT_TIMEOUT_S", "7");
             let c = resolve_in_jail(Flags::default()).expect("env");
             assert_eq!(c.receipt_timeout_s(), 7, "signer.receipt_timeout_s wins");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn log_format_and_drain_come_from_file_and_env() {
+        Jail::expect_with(|jail| {
+            let c = resolve_in_jail(Flags::default()).expect("defaults");
+            assert_eq!((c.log_format, c.worker.drain), (LogFormat::Text, false));
+            jail.create_file(
+                DEFAULT_CONFIG_FILE,
+                "log_format = \"json\"\n[worker]\ndrain = true\n",
+            )?;
+            let c = resolve_in_jail(Flags::default()).expect("file");
+            assert_eq!((c.log_format, c.worker.drain), (LogFormat::Json, true));
+            jail.set_env("MASKORACLE_LOG_FORMAT", "text");
+            jail.set_env("MASKORACLE_WORKER__DRAIN", "false");
+            let c = resolve_in_jail(Flags::default()).expect("env");
+            assert_eq!((c.log_format, c.worker.drain), (LogFormat::Text, false));
+            jail.set_env("MASKORACLE_LOG_FORMAT", "yaml");
+            let err = resolve_in_jail(Flags::default()).expect_err("unknown format");
+            assert!(err.to_string().contains("yaml"), "{err}");
             Ok(())
         });
     }

@@ -32,6 +32,22 @@ pub enum KeyError {
         /// Why.
         source: std::io::Error,
     },
+    /// A key file can be read by other users of the machine.
+    #[error("{path} is readable by group or others (mode {mode:03o}): run `chmod 600 {path}`")]
+    Permissions {
+        /// The file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A key file's metadata could not be read.
+    #[error("cannot read {path}: {source}")]
+    Unreadable {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Wrong password, or not a keystore.
     #[error("cannot decrypt keystore {path}: {reason}")]
     Keystore {
@@ -50,6 +66,8 @@ pub fn load_signer(cfg: &WorkerConfig, chain_id: u64) -> Result<PrivateKeySigner
                 .password_file
                 .as_deref()
                 .ok_or(KeyError::MissingPassword)?;
+            check_private(keystore)?;
+            check_private(pw_path)?;
             let password =
                 std::fs::read_to_string(pw_path).map_err(|source| KeyError::PasswordFile {
                     path: pw_path.display().to_string(),
@@ -60,6 +78,27 @@ pub fn load_signer(cfg: &WorkerConfig, chain_id: u64) -> Result<PrivateKeySigner
         (None, Some(index)) => dev_signer(index, chain_id),
         (None, None) => Err(KeyError::NotConfigured),
     }
+}
+
+/// Refuses a key file that group or others can read, write or execute (`mode & 0o077 != 0`):
+/// the keystore and its password file must be private to the worker's user.
+pub fn check_private(path: &Path) -> Result<(), KeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|source| KeyError::Unreadable {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::Permissions {
+                path: path.display().to_string(),
+                mode,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The anvil dev account `index`, only for [`DEVNET_CHAIN_ID`].
@@ -107,6 +146,47 @@ mod tests {
         ));
     }
 
+    fn private(path: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+
+    #[test]
+    fn key_files_readable_by_others_are_refused_with_the_chmod_to_run() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut rng = rand::thread_rng();
+        let (_, name) = PrivateKeySigner::new_keystore(dir.path(), &mut rng, "pw", None)
+            .expect("create keystore");
+        let keystore = dir.path().join(&name);
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "pw").expect("write pw");
+        private(&keystore);
+        let cfg = WorkerConfig {
+            keystore: Some(keystore.clone()),
+            password_file: Some(pw.clone()),
+            ..WorkerConfig::default()
+        };
+        for (file, mode) in [(&pw, 0o644), (&keystore, 0o640), (&pw, 0o604)] {
+            private(&keystore);
+            private(&pw);
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let err = load_signer(&cfg, 1).expect_err("refused");
+            assert!(
+                matches!(&err, KeyError::Permissions { mode: m, .. } if *m == mode),
+                "{err}"
+            );
+            let msg = err.to_string();
+            assert!(
+                msg.contains(&format!("chmod 600 {}", file.display())),
+                "{msg}"
+            );
+        }
+        private(&keystore);
+        private(&pw);
+        load_signer(&cfg, 1).expect("0600 files are accepted");
+    }
+
     #[test]
     fn keystore_round_trip_and_wrong_password() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -116,6 +196,8 @@ mod tests {
                 .expect("create keystore");
         let pw = dir.path().join("pw");
         std::fs::write(&pw, "correct horse\n").expect("write pw");
+        private(&dir.path().join(&name));
+        private(&pw);
         let cfg = WorkerConfig {
             keystore: Some(dir.path().join(&name)),
             password_file: Some(pw.clone()),

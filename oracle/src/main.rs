@@ -7,7 +7,7 @@ fn main() -> anyhow::Result<()> {
     // replicated workers agree on (docs/determinism.md). A worker refuses to start without it.
     let numerics = maskoracle_inference::numerics::pin();
     let cli = maskoracle::cli::Cli::parse();
-    maskoracle::cli::init_tracing(&cli.log);
+    maskoracle::cli::init_tracing(&cli.log, cli.resolved_log_format());
     tracing::debug!(?malloc, "allocator tuning");
     match numerics {
         Ok(n) => tracing::debug!(numerics = n.name(), "numerics profile"),

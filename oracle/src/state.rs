@@ -4,10 +4,20 @@
 //! are written here (and the write transaction committed, which fsyncs) *before* the commit
 //! transaction is sent. After a restart the worker finds the record, sees the task in `Revealing`
 //! on chain, and reveals from the record without recomputing anything.
+//!
+//! The file carries a schema version (`schema_version` in the `meta` table). A file without one
+//! is version 1 and is upgraded when the daemon opens it; a file of a newer version than this
+//! build knows is refused, so an older binary never rewrites records it does not understand.
+//!
+//! The daemon opens the file in redb's single-writer mode: other processes (`maskoracle worker
+//! status`) may open it read-only while the daemon runs, and see its committed transactions.
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
+    TableDefinition,
+};
 use serde::{Deserialize, Serialize};
 
 /// Small values: the block cursor and the identity of the chain/deployment the state belongs to.
@@ -20,6 +30,12 @@ const RESULTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("results
 const CURSOR_KEY: &str = "cursor";
 const CURSOR_HASH_KEY: &str = "cursor_hash";
 const IDENTITY_KEY: &str = "identity";
+const SCHEMA_VERSION_KEY: &str = "schema_version";
+
+/// Schema version this build writes and reads. 1: the layout before the version key existed
+/// (same tables); 2: the version key itself. Bump it when a table or a record changes in a way
+/// an older build would misread.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Errors of the state store.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +51,29 @@ pub enum StateError {
         /// Why it failed.
         source: serde_json::Error,
     },
+    /// The file was written by a newer build.
+    #[error(
+        "state file {path} has schema version {found}; this build reads up to {supported}: \
+         run the newer maskoracle, or move the file away to start from chain data"
+    )]
+    NewerSchema {
+        /// The file.
+        path: String,
+        /// Version stored in the file.
+        found: u32,
+        /// Newest version this build knows.
+        supported: u32,
+    },
+    /// A read-only open found no state file.
+    #[error("no state file at {0}")]
+    Missing(String),
+    /// The file is held by a process that excludes readers (a daemon of an older build, which
+    /// locks the whole file).
+    #[error(
+        "state file {0} is locked by another process (a worker daemon of an older build locks it \
+         whole; query the daemon's metrics endpoint instead: worker status --metrics-url)"
+    )]
+    Locked(String),
     /// The folder belongs to another chain or deployment.
     #[error("state folder belongs to {found}, not {expected}: use another data_dir")]
     WrongIdentity {
@@ -173,14 +212,46 @@ pub struct StateStore {
     db: Database,
 }
 
+fn builder() -> Builder {
+    let mut b = Builder::new();
+    b.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+    b
+}
+
+fn decode_version(v: &[u8]) -> u32 {
+    v.try_into().map(u32::from_be_bytes).unwrap_or(u32::MAX)
+}
+
 impl StateStore {
     /// Opens (or creates) `path` and checks it belongs to `identity` (e.g. `chainId/hubAddress`).
+    /// Writes [`SCHEMA_VERSION`] into a new or version-1 file; refuses a newer one.
     pub fn open(path: &Path, identity: &str) -> Result<Self, StateError> {
-        let db = db_err!(Database::create(path))?;
+        let db = db_err!(builder().create(path))?;
         let store = Self { db };
         let txn = db_err!(store.db.begin_write())?;
         {
             let mut meta = db_err!(txn.open_table(META))?;
+            let version = db_err!(meta.get(SCHEMA_VERSION_KEY))?.map(|v| decode_version(v.value()));
+            match version {
+                Some(found) if found > SCHEMA_VERSION => {
+                    return Err(StateError::NewerSchema {
+                        path: path.display().to_string(),
+                        found,
+                        supported: SCHEMA_VERSION,
+                    })
+                }
+                Some(found) if found == SCHEMA_VERSION => {}
+                // None: version 1 (or a new file). 1 -> 2 adds only the key itself.
+                from => {
+                    tracing::info!(
+                        target: "maskoracle::state",
+                        from = from.unwrap_or(1),
+                        to = SCHEMA_VERSION,
+                        "state schema upgraded"
+                    );
+                    db_err!(meta.insert(SCHEMA_VERSION_KEY, &SCHEMA_VERSION.to_be_bytes()[..]))?;
+                }
+            }
             let found = db_err!(meta.get(IDENTITY_KEY))?
                 .map(|v| String::from_utf8_lossy(v.value()).into_owned());
             match found {
@@ -204,10 +275,12 @@ impl StateStore {
 
     /// The last block whose logs were fully processed, if any.
     pub fn cursor(&self) -> Result<Option<u64>, StateError> {
-        let txn = db_err!(self.db.begin_read())?;
-        let meta = db_err!(txn.open_table(META))?;
-        let value = db_err!(meta.get(CURSOR_KEY))?;
-        Ok(value.and_then(|v| v.value().try_into().ok().map(u64::from_be_bytes)))
+        read_cursor(&self.db)
+    }
+
+    /// The schema version stored in the file (always [`SCHEMA_VERSION`] once opened).
+    pub fn schema_version(&self) -> Result<u32, StateError> {
+        read_version(&self.db)
     }
 
     /// Records that every log up to and including `block` was processed.
@@ -241,19 +314,7 @@ impl StateStore {
 
     /// Every task record, terminal ones included (for `worker status`).
     pub fn all_tasks(&self) -> Result<Vec<([u8; 32], TaskRecord)>, StateError> {
-        let txn = db_err!(self.db.begin_read())?;
-        let tasks = db_err!(txn.open_table(TASKS))?;
-        let mut out = Vec::new();
-        for entry in db_err!(tasks.iter())? {
-            let (k, v) = db_err!(entry)?;
-            let record: TaskRecord =
-                serde_json::from_slice(v.value()).map_err(|source| StateError::Corrupt {
-                    what: "task record",
-                    source,
-                })?;
-            out.push((*k.value(), record));
-        }
-        Ok(out)
+        read_all_tasks(&self.db)
     }
 
     /// The record of `task_id` (32-byte big-endian), if the worker has one.
@@ -339,6 +400,99 @@ impl StateStore {
     }
 }
 
+/// A read-only view of a state file, for `worker status` while the daemon may be running.
+pub struct StateReader {
+    db: ReadOnlyDatabase,
+}
+
+impl StateReader {
+    /// Opens `path` read-only (never creates, never upgrades). Works while a daemon of this
+    /// build holds the file; refuses a file of a newer schema.
+    pub fn open(path: &Path) -> Result<Self, StateError> {
+        if !path.is_file() {
+            return Err(StateError::Missing(path.display().to_string()));
+        }
+        let db = match builder().open_read_only(path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(StateError::Locked(path.display().to_string()))
+            }
+            Err(e) => return Err(StateError::Db(Box::new(redb::Error::from(e)))),
+        };
+        let reader = Self { db };
+        let found = reader.schema_version()?;
+        if found > SCHEMA_VERSION {
+            return Err(StateError::NewerSchema {
+                path: path.display().to_string(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(reader)
+    }
+
+    /// The schema version of the file (1 when it has none).
+    pub fn schema_version(&self) -> Result<u32, StateError> {
+        read_version(&self.db)
+    }
+
+    /// The deployment identity the file belongs to.
+    pub fn identity(&self) -> Result<Option<String>, StateError> {
+        let txn = db_err!(self.db.begin_read())?;
+        let meta = match txn.open_table(META) {
+            Ok(m) => m,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(StateError::Db(Box::new(redb::Error::from(e)))),
+        };
+        let value = db_err!(meta.get(IDENTITY_KEY))?;
+        Ok(value.map(|v| String::from_utf8_lossy(v.value()).into_owned()))
+    }
+
+    /// The last block whose logs were fully processed, if any.
+    pub fn cursor(&self) -> Result<Option<u64>, StateError> {
+        read_cursor(&self.db)
+    }
+
+    /// Every task record.
+    pub fn all_tasks(&self) -> Result<Vec<([u8; 32], TaskRecord)>, StateError> {
+        read_all_tasks(&self.db)
+    }
+}
+
+fn read_version(db: &impl ReadableDatabase) -> Result<u32, StateError> {
+    let txn = db_err!(db.begin_read())?;
+    let meta = match txn.open_table(META) {
+        Ok(m) => m,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(1),
+        Err(e) => return Err(StateError::Db(Box::new(redb::Error::from(e)))),
+    };
+    let value = db_err!(meta.get(SCHEMA_VERSION_KEY))?;
+    Ok(value.map(|v| decode_version(v.value())).unwrap_or(1))
+}
+
+fn read_cursor(db: &impl ReadableDatabase) -> Result<Option<u64>, StateError> {
+    let txn = db_err!(db.begin_read())?;
+    let meta = db_err!(txn.open_table(META))?;
+    let value = db_err!(meta.get(CURSOR_KEY))?;
+    Ok(value.and_then(|v| v.value().try_into().ok().map(u64::from_be_bytes)))
+}
+
+fn read_all_tasks(db: &impl ReadableDatabase) -> Result<Vec<([u8; 32], TaskRecord)>, StateError> {
+    let txn = db_err!(db.begin_read())?;
+    let tasks = db_err!(txn.open_table(TASKS))?;
+    let mut out = Vec::new();
+    for entry in db_err!(tasks.iter())? {
+        let (k, v) = db_err!(entry)?;
+        let record: TaskRecord =
+            serde_json::from_slice(v.value()).map_err(|source| StateError::Corrupt {
+                what: "task record",
+                source,
+            })?;
+        out.push((*k.value(), record));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,6 +552,74 @@ mod tests {
         drop(StateStore::open(&path, "31337/0xaaa").expect("open"));
         let err = StateStore::open(&path, "1/0xbbb").err().expect("refused");
         assert!(matches!(err, StateError::WrongIdentity { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_file_without_a_version_is_version_1_and_upgraded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.redb");
+        // A version-1 file: the same tables, no version key (as older builds wrote it).
+        {
+            let db = Database::create(&path).expect("create");
+            let txn = db.begin_write().expect("write");
+            {
+                let mut meta = txn.open_table(META).expect("meta");
+                meta.insert(IDENTITY_KEY, &b"31337/0xhub"[..])
+                    .expect("identity");
+                meta.insert(CURSOR_KEY, &9u64.to_be_bytes()[..])
+                    .expect("cursor");
+                let mut tasks = txn.open_table(TASKS).expect("tasks");
+                let r = serde_json::to_vec(&TaskRecord::seen(8)).expect("json");
+                tasks.insert(&id(5), r.as_slice()).expect("task");
+            }
+            txn.commit().expect("commit");
+        }
+        assert_eq!(
+            StateReader::open(&path)
+                .expect("read-only")
+                .schema_version()
+                .expect("version"),
+            1
+        );
+        let s = StateStore::open(&path, "31337/0xhub").expect("upgrades");
+        assert_eq!(s.schema_version().expect("version"), SCHEMA_VERSION);
+        assert_eq!(s.cursor().expect("cursor"), Some(9), "data kept");
+        assert_eq!(s.all_tasks().expect("tasks").len(), 1, "records kept");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_by_both_opens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.redb");
+        {
+            let s = StateStore::open(&path, "31337/0xhub").expect("open");
+            let txn = s.db.begin_write().expect("write");
+            {
+                let mut meta = txn.open_table(META).expect("meta");
+                meta.insert(SCHEMA_VERSION_KEY, &(SCHEMA_VERSION + 1).to_be_bytes()[..])
+                    .expect("version");
+            }
+            txn.commit().expect("commit");
+        }
+        let err = StateStore::open(&path, "31337/0xhub")
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, StateError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1),
+            "{err}"
+        );
+        assert!(err.to_string().contains("newer maskoracle"), "{err}");
+        let err = StateReader::open(&path).err().expect("refused read-only");
+        assert!(matches!(err, StateError::NewerSchema { .. }), "{err}");
+    }
+
+    #[test]
+    fn read_only_open_of_a_missing_file_says_so() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = StateReader::open(&dir.path().join("none.redb"))
+            .err()
+            .expect("missing");
+        assert!(matches!(err, StateError::Missing(_)), "{err}");
     }
 
     #[test]
