@@ -676,8 +676,8 @@ impl Worker {
             http: self.http.clone(),
             slots: self.compute_slots.clone(),
             faulty: self.cfg.worker.faulty,
-            attempts: self.cfg.worker.fetch_attempts.max(1),
-            fetch_timeout: Duration::from_secs(self.cfg.http.timeout_s),
+            attempts: crate::storage::FETCH_POLICY.attempts,
+            fetch_timeout: crate::storage::FETCH_POLICY.attempt_timeout(),
         };
         let events = self.events.0.clone();
         tokio::spawn(async move {
