@@ -280,6 +280,15 @@ pub async fn cat_unixfs<S: BlockSource + ?Sized>(
     root: &Cid,
     max_size: u64,
 ) -> Result<Bytes, StorageError> {
+    // A root this node cannot read is refused before anything is fetched: the answer is then
+    // the same for every worker, whether or not the content can be found.
+    if !matches!(root.codec(), cid::RAW | cid::DAG_PB) {
+        return Err(CidError::UnsupportedCodec {
+            cid: *root,
+            codec: root.codec(),
+        }
+        .into());
+    }
     let mut out = BytesMut::new();
     // Depth-first, in link order: a stack of (cid, depth), pushed in reverse.
     let mut stack: Vec<(Cid, usize)> = vec![(*root, 0)];
