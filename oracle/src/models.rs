@@ -20,6 +20,7 @@ use tokio::sync::OnceCell;
 
 use crate::bindings::ModelRegistry::ModelRegistryInstance;
 use crate::storage::cid::parse_cid;
+use crate::storage::loggable;
 use crate::storage::model_cache::ModelCache;
 use crate::storage::{ImportParams, SharedStorage};
 use alloy::providers::DynProvider;
@@ -87,7 +88,8 @@ pub async fn fetch(
     cid: &str,
     sha256: B256,
 ) -> anyhow::Result<PathBuf> {
-    let manifest_cid = parse_cid(cid).with_context(|| format!("registered CID {cid:?}"))?;
+    let manifest_cid =
+        parse_cid(cid).with_context(|| format!("registered CID \"{}\"", loggable(cid)))?;
     let bytes = storage
         .get(&manifest_cid, MAX_MANIFEST_BYTES)
         .await
@@ -98,7 +100,8 @@ pub async fn fetch(
     let expected = hex::encode(sha256);
     anyhow::ensure!(
         declared.eq_ignore_ascii_case(&expected),
-        "the manifest's sha256 {declared} is not the registered {expected}"
+        "the manifest's sha256 \"{}\" is not the registered {expected}",
+        loggable(declared)
     );
     let weights = manifest["weights_cid"]
         .as_str()
