@@ -444,7 +444,7 @@ async fn recompute(cfg: &crate::config::Config, c: &Contracts, t: &TaskAudit) ->
             &t.input,
             storage.as_ref(),
             &http,
-            std::time::Duration::from_secs(cfg.http.timeout_s),
+            crate::storage::FETCH_POLICY.attempt_timeout(),
         )
         .await;
         let result = tokio::task::spawn_blocking(move || match fetched {

@@ -126,8 +126,11 @@ pub struct WorkerConfig {
     /// Test switch: commit a deliberately wrong result (to watch slashing). Refused unless the
     /// chain is the local devnet (chain id 31337).
     pub faulty: bool,
-    /// Fetch attempts for an input before it is reported as `FetchFailed`.
-    pub fetch_attempts: u32,
+    /// Ignored (a warning names it): the attempts are the pinned
+    /// `storage::FETCH_POLICY.attempts`, part of the execution profile (docs/storage.md).
+    /// Accepted so that older config files still load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fetch_attempts: Option<u32>,
     /// Drain mode: take no new task; commit what is computed and reveal what is committed.
     pub drain: bool,
     /// Smallest reward per drawn worker (reward / R, in tokens, e.g. "0.01") worth computing for;
@@ -161,28 +164,76 @@ pub struct IpfsConfig {
     pub backend: IpfsBackend,
     /// Kubo RPC URL, for `backend = "kubo"`.
     pub kubo_url: String,
-    /// Trustless gateways tried, in order, for content the store cannot find (bytes verified).
+    /// Trustless gateways (base URLs, e.g. `https://trustless-gateway.link`) asked, in order,
+    /// for blocks the store does not deliver within 2 s; every block is checked against its CID,
+    /// so a gateway that lies is an error, never a result.
     pub gateways: Vec<String>,
-    /// Peers the embedded node dials at start (multiaddrs with `/p2p/` ids).
+    /// Peers the embedded node dials at start and re-dials whenever they are disconnected
+    /// (multiaddrs ending with `/p2p/<peer id>`).
     pub bootstrap: Vec<String>,
-    /// Addresses the embedded node listens on (multiaddrs); empty for loopback on a free port.
+    /// Addresses the embedded node listens on (multiaddrs). Default `/ip4/0.0.0.0/tcp/4001`, so
+    /// that peers can reach the results it publishes; an empty list listens on loopback only, on
+    /// a free port (a node that only dials out).
     pub listen: Vec<String>,
-    /// Deadline for fetching one block, in seconds.
+    /// Deadline for fetching one block, in seconds. Keep it at or above the fetch policy's
+    /// per-attempt deadline (30 s) for inputs to be fetched as the policy intends.
     pub block_timeout_s: u64,
+    /// Deadline of one request to the Kubo RPC API (`backend = "kubo"`), in seconds.
+    pub kubo_timeout_s: u64,
 }
 
-/// Limits applied to `https://` inputs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Default listen address of the embedded IPFS node: all IPv4 interfaces, IPFS's usual port.
+pub const DEFAULT_IPFS_LISTEN: &str = "/ip4/0.0.0.0/tcp/4001";
+
+/// Settings of `https://` inputs. The limits themselves (size, deadline, redirects, attempts)
+/// are the pinned `storage::FETCH_POLICY`, not settings: they decide canonical results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
-    /// Largest body accepted, in bytes.
-    pub max_bytes: u64,
-    /// Deadline for the whole fetch, in seconds.
-    pub timeout_s: u64,
-    /// Redirects followed before giving up.
-    pub max_redirects: usize,
-    /// Accept URLs on loopback and private addresses (tests and private deployments only).
+    /// Ignored (a warning names it): `FETCH_POLICY.max_input_bytes`. Accepted so that older
+    /// config files still load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+    /// Ignored (a warning names it): `FETCH_POLICY.attempt_timeout_ms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u64>,
+    /// Ignored (a warning names it): `FETCH_POLICY.max_redirects`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_redirects: Option<usize>,
+    /// Accept URLs on loopback and private addresses (tests and private deployments only: on a
+    /// shared network it makes this worker's results differ from everyone else's for such URLs).
     pub allow_private_addresses: bool,
+}
+
+impl Config {
+    /// Keys that are accepted but no longer have any effect, because what they set is part of
+    /// the execution profile (`storage::FETCH_POLICY`); present ones are named in a warning.
+    pub fn ignored_keys(&self) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        if self.http.max_bytes.is_some() {
+            keys.push("http.max_bytes");
+        }
+        if self.http.timeout_s.is_some() {
+            keys.push("http.timeout_s");
+        }
+        if self.http.max_redirects.is_some() {
+            keys.push("http.max_redirects");
+        }
+        if self.worker.fetch_attempts.is_some() {
+            keys.push("worker.fetch_attempts");
+        }
+        keys
+    }
+
+    fn warn_ignored_keys(&self) {
+        for key in self.ignored_keys() {
+            tracing::warn!(
+                target: "maskoracle::config",
+                key,
+                "setting ignored: input fetch limits are the pinned fetch policy of the execution profile (docs/storage.md, \"Fetch policy\")"
+            );
+        }
+    }
 }
 
 impl Default for Config {
@@ -216,7 +267,7 @@ impl Default for WorkerConfig {
             metrics_listen: None,
             keeper: true,
             faulty: false,
-            fetch_attempts: 3,
+            fetch_attempts: None,
             drain: false,
             min_reward: "0".into(),
             prune_after_s: 7 * 24 * 3600,
@@ -235,19 +286,9 @@ impl Default for IpfsConfig {
             kubo_url: "http://127.0.0.1:5001".into(),
             gateways: Vec::new(),
             bootstrap: Vec::new(),
-            listen: Vec::new(),
+            listen: vec![DEFAULT_IPFS_LISTEN.into()],
             block_timeout_s: 30,
-        }
-    }
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            max_bytes: 20 * 1024 * 1024,
-            timeout_s: 20,
-            max_redirects: 5,
-            allow_private_addresses: false,
+            kubo_timeout_s: 60,
         }
     }
 }
@@ -277,6 +318,7 @@ impl Config {
             .extract()
             .map_err(Box::new)?;
         config.validate()?;
+        config.warn_ignored_keys();
         Ok(config)
     }
 
@@ -463,6 +505,28 @@ mod tests {
             jail.set_env("MASKORACLE_LOG_FORMAT", "yaml");
             let err = resolve_in_jail(Flags::default()).expect_err("unknown format");
             assert!(err.to_string().contains("yaml"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn old_fetch_limit_keys_still_load_but_are_ignored() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                DEFAULT_CONFIG_FILE,
+                "[worker]\nfetch_attempts = 7\n[http]\nmax_bytes = 1024\ntimeout_s = 5\nmax_redirects = 1\n",
+            )?;
+            let c = resolve_in_jail(Flags::default()).expect("old keys load");
+            assert_eq!(
+                c.ignored_keys(),
+                [
+                    "http.max_bytes",
+                    "http.timeout_s",
+                    "http.max_redirects",
+                    "worker.fetch_attempts"
+                ]
+            );
+            assert!(Config::default().ignored_keys().is_empty());
             Ok(())
         });
     }

@@ -7,6 +7,8 @@
 //! pair with the inference crate, which checks the sha256 once more.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,10 +16,11 @@ use alloy::primitives::B256;
 use anyhow::Context as _;
 use bytes::Bytes;
 use maskoracle_inference::{Model, Segmenter};
-use tokio::sync::Mutex;
+use tokio::sync::OnceCell;
 
 use crate::bindings::ModelRegistry::ModelRegistryInstance;
 use crate::storage::cid::parse_cid;
+use crate::storage::loggable;
 use crate::storage::model_cache::ModelCache;
 use crate::storage::{ImportParams, SharedStorage};
 use alloy::providers::DynProvider;
@@ -85,7 +88,8 @@ pub async fn fetch(
     cid: &str,
     sha256: B256,
 ) -> anyhow::Result<PathBuf> {
-    let manifest_cid = parse_cid(cid).with_context(|| format!("registered CID {cid:?}"))?;
+    let manifest_cid =
+        parse_cid(cid).with_context(|| format!("registered CID \"{}\"", loggable(cid)))?;
     let bytes = storage
         .get(&manifest_cid, MAX_MANIFEST_BYTES)
         .await
@@ -96,7 +100,8 @@ pub async fn fetch(
     let expected = hex::encode(sha256);
     anyhow::ensure!(
         declared.eq_ignore_ascii_case(&expected),
-        "the manifest's sha256 {declared} is not the registered {expected}"
+        "the manifest's sha256 \"{}\" is not the registered {expected}",
+        loggable(declared)
     );
     let weights = manifest["weights_cid"]
         .as_str()
@@ -113,12 +118,48 @@ pub async fn fetch(
     Ok(dir)
 }
 
-/// Models loaded once per process and shared by every task, keyed by model id.
+/// Values computed at most once per key, with one lock per key: computing one key's value
+/// never waits for another key's, and concurrent requests for the same key share one
+/// computation. A failed computation is not kept: the next request tries again.
+pub struct OnceMap<K, V> {
+    cells: std::sync::Mutex<HashMap<K, Arc<OnceCell<V>>>>,
+}
+
+impl<K, V> Default for OnceMap<K, V> {
+    fn default() -> Self {
+        Self {
+            cells: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Eq + Hash + Copy, V: Clone> OnceMap<K, V> {
+    /// The value of `key`, computed by `init` unless it is there already or being computed (then
+    /// this waits for that computation, and runs `init` only if it failed).
+    pub async fn get_or_try_init<E, F, Fut>(&self, key: K, init: F) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        // The map's lock is held only to find the key's cell, never across a computation.
+        let cell = self
+            .cells
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(key)
+            .or_default()
+            .clone();
+        cell.get_or_try_init(init).await.cloned()
+    }
+}
+
+/// Models loaded once per process and shared by every task, keyed by model id. Each model is
+/// fetched, loaded and warmed up under its own lock: a slow model never delays another.
 pub struct ModelStore {
     registry: ModelRegistryInstance<DynProvider>,
     storage: SharedStorage,
     cache: ModelCache,
-    loaded: Mutex<HashMap<u32, Arc<Segmenter>>>,
+    loaded: OnceMap<u32, Arc<Segmenter>>,
 }
 
 impl ModelStore {
@@ -132,16 +173,16 @@ impl ModelStore {
             registry,
             storage,
             cache: ModelCache::new(cache_dir, MAX_MODEL_BYTES),
-            loaded: Mutex::new(HashMap::new()),
+            loaded: OnceMap::default(),
         }
     }
 
     /// The segmenter of model `id`, fetched, loaded and warmed up on first use.
     pub async fn get(&self, id: u32) -> anyhow::Result<Arc<Segmenter>> {
-        let mut loaded = self.loaded.lock().await;
-        if let Some(s) = loaded.get(&id) {
-            return Ok(s.clone());
-        }
+        self.loaded.get_or_try_init(id, || self.load(id)).await
+    }
+
+    async fn load(&self, id: u32) -> anyhow::Result<Arc<Segmenter>> {
         let m = self.registry.model(id).call().await?;
         let cid = self.registry.cidOf(id).call().await?;
         let dir = fetch(&self.storage, &self.cache, &cid, m.sha256).await?;
@@ -160,13 +201,98 @@ impl ModelStore {
             Ok(seg)
         })
         .await??;
-        let seg = Arc::new(seg);
-        loaded.insert(id, seg.clone());
-        Ok(seg)
+        Ok(Arc::new(seg))
     }
 
     /// The storage backend.
     pub fn storage(&self) -> &SharedStorage {
         &self.storage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_gets_of_one_key_compute_once() {
+        let map: Arc<OnceMap<u32, Arc<String>>> = Arc::default();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let gets = (0..8).map(|_| {
+            let (map, calls) = (map.clone(), calls.clone());
+            tokio::spawn(async move {
+                map.get_or_try_init(1, || async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Ok::<_, anyhow::Error>(Arc::new("model 1".to_owned()))
+                })
+                .await
+            })
+        });
+        let values = futures::future::join_all(gets).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "loaded once");
+        let first = values[0]
+            .as_ref()
+            .expect("join")
+            .as_ref()
+            .expect("ok")
+            .clone();
+        for v in &values {
+            assert!(Arc::ptr_eq(
+                v.as_ref().expect("join").as_ref().expect("ok"),
+                &first
+            ));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_key_does_not_block_another() {
+        let map: Arc<OnceMap<u32, u32>> = Arc::default();
+        let release = Arc::new(tokio::sync::Notify::new());
+        let slow = {
+            let (map, release) = (map.clone(), release.clone());
+            tokio::spawn(async move {
+                map.get_or_try_init(1, || async move {
+                    release.notified().await;
+                    Ok::<_, anyhow::Error>(1)
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await; // model 1 is loading
+        let other = tokio::time::timeout(
+            Duration::from_secs(5),
+            map.get_or_try_init(2, || async { Ok::<_, anyhow::Error>(2) }),
+        )
+        .await
+        .expect("model 2 does not wait for model 1")
+        .expect("ok");
+        assert_eq!(other, 2);
+        assert!(!slow.is_finished(), "model 1 is still loading");
+        release.notify_one();
+        assert_eq!(slow.await.expect("join").expect("ok"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_load_is_retried() {
+        let map: OnceMap<u32, u32> = OnceMap::default();
+        let err = map
+            .get_or_try_init(1, || async {
+                Err::<u32, _>(anyhow::anyhow!("fetch failed"))
+            })
+            .await;
+        assert!(err.is_err());
+        let v = map
+            .get_or_try_init(1, || async { Ok::<_, anyhow::Error>(7) })
+            .await
+            .expect("second try");
+        assert_eq!(v, 7);
+        let v = map
+            .get_or_try_init(1, || async { Ok::<_, anyhow::Error>(8) })
+            .await
+            .expect("cached");
+        assert_eq!(v, 7, "kept once loaded");
     }
 }

@@ -8,20 +8,26 @@ use anyhow::Context as _;
 
 use crate::chain::{fallback_provider, Contracts, Deployment, TxSender, TxSettings};
 use crate::config::{Config, IpfsBackend};
-use crate::storage::{FetchLimits, HttpFetcher, SharedStorage};
+use crate::storage::{HttpFetcher, SharedStorage, FETCH_POLICY};
 
-/// Opens the content store the configuration names.
+/// Opens the content store the configuration names: the embedded node (listening on
+/// `ipfs.listen`, dialling `ipfs.bootstrap`) or Kubo (each request bounded by
+/// `ipfs.kubo_timeout_s`), with `ipfs.gateways`, when any, as a verified read fallback.
 pub async fn open_storage(cfg: &Config) -> anyhow::Result<SharedStorage> {
     let timeout = Duration::from_secs(cfg.ipfs.block_timeout_s);
-    Ok(match cfg.ipfs.backend {
-        IpfsBackend::Kubo => Arc::new(crate::storage::kubo::KuboStorage::new(&cfg.ipfs.kubo_url)?),
+    let primary: SharedStorage = match cfg.ipfs.backend {
+        IpfsBackend::Kubo => Arc::new(crate::storage::kubo::KuboStorage::with_timeout(
+            &cfg.ipfs.kubo_url,
+            Duration::from_secs(cfg.ipfs.kubo_timeout_s),
+        )?),
         #[cfg(feature = "embedded-ipfs")]
         IpfsBackend::Embedded => {
             let parse = |s: &String| {
                 s.parse::<rust_ipfs::Multiaddr>()
                     .with_context(|| format!("bad multiaddr {s:?}"))
             };
-            let mut config = crate::storage::embedded::EmbeddedConfig::loopback(cfg.data_dir.join("ipfs"));
+            let mut config =
+                crate::storage::embedded::EmbeddedConfig::loopback(cfg.data_dir.join("ipfs"));
             if !cfg.ipfs.listen.is_empty() {
                 config.listen = cfg.ipfs.listen.iter().map(parse).collect::<Result<_, _>>()?;
             }
@@ -33,19 +39,25 @@ pub async fn open_storage(cfg: &Config) -> anyhow::Result<SharedStorage> {
         IpfsBackend::Embedded => anyhow::bail!(
             "this build has no embedded IPFS node (feature `embedded-ipfs`); set ipfs.backend = \"kubo\""
         ),
-    })
+    };
+    if cfg.ipfs.gateways.is_empty() {
+        return Ok(primary);
+    }
+    let gateways: Vec<&str> = cfg.ipfs.gateways.iter().map(String::as_str).collect();
+    let gateways = crate::storage::gateway::GatewayStorage::new(&gateways, timeout)
+        .context("ipfs.gateways")?;
+    Ok(Arc::new(crate::storage::WithGateways::new(
+        primary, gateways,
+    )))
 }
 
-/// The URL fetcher with the configured limits.
+/// The URL fetcher of the pinned fetch policy (`storage::FETCH_POLICY`); only
+/// `http.allow_private_addresses` comes from the configuration.
 pub fn http_fetcher(cfg: &Config) -> anyhow::Result<HttpFetcher> {
-    let limits = FetchLimits {
-        max_bytes: cfg.http.max_bytes,
-        timeout: Duration::from_secs(cfg.http.timeout_s),
-        max_redirects: cfg.http.max_redirects,
-        allow_private_addresses: cfg.http.allow_private_addresses,
-        ..FetchLimits::default()
-    };
-    Ok(HttpFetcher::new(limits)?)
+    Ok(HttpFetcher::for_policy(
+        &FETCH_POLICY,
+        cfg.http.allow_private_addresses,
+    )?)
 }
 
 /// Contracts from the configured deployment record on the configured RPC endpoints (`rpc_url`,

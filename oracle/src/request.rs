@@ -386,7 +386,7 @@ async fn draw_overlay(
                 input,
                 storage.as_ref(),
                 &http,
-                Duration::from_secs(cfg.http.timeout_s),
+                crate::storage::FETCH_POLICY.attempt_timeout(),
             )
             .await?
             .to_vec()

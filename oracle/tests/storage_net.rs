@@ -13,7 +13,8 @@ use maskoracle::storage::gateway::GatewayStorage;
 use maskoracle::storage::kubo::KuboStorage;
 use maskoracle::storage::model_cache::{hex, ModelCache, ModelCacheError};
 use maskoracle::storage::{
-    fetch_input, CidError, FetchError, FetchLimits, HttpFetcher, Storage, StorageError,
+    fetch_input, fetch_input_with, BlockSource, CidError, FetchError, FetchLimits, FetchPolicy,
+    HttpFetcher, Storage, StorageError, FETCH_POLICY,
 };
 use sha2::Digest;
 
@@ -501,4 +502,174 @@ async fn fetch_refuses_loopback_and_private_targets_by_default() {
     assert!(!maskoracle::storage::http::is_public(
         "fd00::1".parse().expect("ip")
     ));
+}
+
+// ---- deadlines and attempts --------------------------------------------------------------------
+
+/// A listener that accepts connections and never answers; counts them.
+async fn silent_listener() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            held.push(sock); // keep it open, say nothing
+        }
+    });
+    (addr, count)
+}
+
+#[tokio::test]
+async fn kubo_requests_time_out_on_an_endpoint_that_never_answers() {
+    let (addr, accepted) = silent_listener().await;
+    let kubo = KuboStorage::with_timeout(&format!("http://{addr}"), Duration::from_millis(800))
+        .expect("client");
+    let data = Bytes::from_static(b"result");
+    let c = cid::raw_cid(&data);
+    let started = Instant::now();
+    let get = kubo.get_block(&c).await;
+    assert!(matches!(get, Err(StorageError::Timeout { .. })), "{get:?}");
+    let put = kubo.put_raw(data.clone()).await;
+    assert!(matches!(put, Err(StorageError::Timeout { .. })), "{put:?}");
+    let add = kubo.put(data, ImportParams::KUBO_V0).await;
+    assert!(matches!(add, Err(StorageError::Timeout { .. })), "{add:?}");
+    let pin = kubo.pin(&c).await;
+    assert!(matches!(pin, Err(StorageError::Timeout { .. })), "{pin:?}");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(3200),
+        "four deadlines: {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    assert!(
+        accepted.load(Ordering::SeqCst) >= 1,
+        "the requests reached the listener"
+    );
+}
+
+/// A server answering every request with `status`; counts requests.
+async fn status_server(status: u16) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = sock.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (format!("http://{addr}/image.png"), count)
+}
+
+fn quick_policy() -> FetchPolicy {
+    FetchPolicy {
+        attempt_timeout_ms: 2_000,
+        backoff_ms: 50,
+        ..FETCH_POLICY
+    }
+}
+
+#[tokio::test]
+async fn policy_retries_transient_failures_and_stops_at_final_ones() {
+    let gw = GatewayStorage::new(&["http://127.0.0.1:9"], Duration::from_secs(1)).expect("gateway");
+    let f = HttpFetcher::for_policy(&quick_policy(), true).expect("fetcher");
+
+    let (url, calls) = status_server(503).await;
+    let err = fetch_input_with(&quick_policy(), &url, &gw, &f)
+        .await
+        .expect_err("503");
+    assert_eq!(err, FetchError::Status(503));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "503 is transient: all 3 attempts"
+    );
+
+    let (url, calls) = status_server(404).await;
+    let err = fetch_input_with(&quick_policy(), &url, &gw, &f)
+        .await
+        .expect_err("404");
+    assert_eq!(err, FetchError::Status(404));
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "404 is final: one attempt");
+
+    // A silent server: each attempt ends at the policy's deadline, three of them.
+    let (addr, accepted) = silent_listener().await;
+    let started = Instant::now();
+    let err = fetch_input_with(&quick_policy(), &format!("http://{addr}/x.png"), &gw, &f)
+        .await
+        .expect_err("silent");
+    assert_eq!(err, FetchError::Timeout(Duration::from_secs(2)));
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    let elapsed = started.elapsed();
+    // 3 x 2 s plus 50 + 100 ms of back-off.
+    assert!(elapsed >= Duration::from_millis(6150), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(12), "{elapsed:?}");
+
+    // A private address is a policy refusal: final, nothing is sent.
+    let public_only = HttpFetcher::for_policy(&quick_policy(), false).expect("fetcher");
+    let (url, calls) = status_server(200).await;
+    let err = fetch_input_with(&quick_policy(), &url, &gw, &public_only)
+        .await
+        .expect_err("loopback");
+    assert!(matches!(err, FetchError::Forbidden(_)), "{err:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn ipfs_inputs_over_the_policy_limit_and_unreadable_dags_are_final() {
+    let (addr, st) = servers::start().await;
+    let gw =
+        GatewayStorage::new(&[&format!("http://{addr}")], Duration::from_secs(5)).expect("gateway");
+    // Long enough for a 32 MiB DAG in a debug build.
+    let policy = FetchPolicy {
+        attempt_timeout_ms: 120_000,
+        ..quick_policy()
+    };
+    let f = HttpFetcher::for_policy(&policy, true).expect("fetcher");
+    // One byte over the decoder's 32 MiB limit: refused from the root's declared size.
+    let big = st.insert_dag(
+        &vec![7u8; FETCH_POLICY.max_input_bytes as usize + 1],
+        &ImportParams::KUBO_V1,
+    );
+    let err = fetch_input_with(&policy, &format!("ipfs://{big}"), &gw, &f)
+        .await
+        .expect_err("too large");
+    assert!(
+        matches!(err, FetchError::TooLarge { limit, .. } if limit == 33_554_432),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
+    // Exactly at the limit is accepted.
+    let edge = vec![9u8; FETCH_POLICY.max_input_bytes as usize];
+    let at = st.insert_dag(&edge, &ImportParams::KUBO_V1);
+    let got = fetch_input_with(&policy, &format!("ipfs://{at}"), &gw, &f)
+        .await
+        .expect("at the limit");
+    assert_eq!(got.len(), edge.len());
+    // A CID with a codec this node does not read (dag-cbor) is final, whoever asks.
+    let cbor = maskoracle::storage::Cid::new_v1(0x71, *cid::raw_cid(b"x").hash());
+    let err = fetch_input_with(&policy, &format!("ipfs://{cbor}"), &gw, &f)
+        .await
+        .expect_err("codec");
+    assert!(matches!(err, FetchError::IpfsContent(_)), "{err:?}");
+    assert!(!err.is_transient());
 }

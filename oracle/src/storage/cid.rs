@@ -38,9 +38,9 @@ pub const MAX_RESULT_SIZE: usize = 1024 * 1024;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CidError {
     /// The text is not a CID.
-    #[error("invalid CID {input:?}: {reason}")]
+    #[error("invalid CID \"{input}\": {reason}")]
     Invalid {
-        /// The text that failed to parse.
+        /// The text that failed to parse, made safe for logs ([`super::loggable`]).
         input: String,
         /// Why.
         reason: String,
@@ -200,12 +200,12 @@ pub fn parse_cid(text: &str) -> Result<Cid, CidError> {
     let bare = bare.trim_end_matches('/');
     if bare.contains('/') {
         return Err(CidError::Invalid {
-            input: text.to_owned(),
+            input: super::loggable(text).to_string(),
             reason: "paths inside a DAG are not supported; give the file's own CID".into(),
         });
     }
     Cid::try_from(bare).map_err(|e| CidError::Invalid {
-        input: text.to_owned(),
+        input: super::loggable(text).to_string(),
         reason: e.to_string(),
     })
 }

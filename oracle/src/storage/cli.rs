@@ -91,6 +91,7 @@ impl StorageArgs {
                     listen: self.listen.iter().map(parse).collect::<Result<_, _>>()?,
                     bootstrap: self.peers.iter().map(parse).collect::<Result<_, _>>()?,
                     block_timeout: timeout,
+                    redial_interval: super::embedded::DEFAULT_REDIAL_INTERVAL,
                 };
                 Arc::new(super::embedded::EmbeddedNode::start(config).await?)
             }

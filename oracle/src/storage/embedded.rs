@@ -5,6 +5,11 @@
 //! it is connected to. Its peer identity (ed25519) is kept in `<repo>/identity.key`, so the peer
 //! id survives restarts. CIDs are computed by [`super::cid::import`] (Kubo's CIDs); the blocks are
 //! put into the repository one by one and the root pinned recursively.
+//!
+//! On a network: the node listens on [`EmbeddedConfig::listen`] (the configuration's default is
+//! `/ip4/0.0.0.0/tcp/4001`, so other workers and clients can reach it), dials its bootstrap peers
+//! at start and re-dials any of them that is not connected every
+//! [`EmbeddedConfig::redial_interval`], so a peer that restarts is found again.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use rust_ipfs::{Ipfs, Keypair, Multiaddr, PeerId};
-use tracing::info;
+use tracing::{debug, info, warn};
 
 use super::cid::{self, MAX_RESULT_SIZE};
 use super::{BlockSource, Cid, ImportParams, Storage, StorageError};
@@ -33,7 +38,12 @@ pub struct EmbeddedConfig {
     pub bootstrap: Vec<Multiaddr>,
     /// Deadline for fetching one block from the network.
     pub block_timeout: Duration,
+    /// How often bootstrap peers that are not connected are dialled again.
+    pub redial_interval: Duration,
 }
+
+/// Default of [`EmbeddedConfig::redial_interval`].
+pub const DEFAULT_REDIAL_INTERVAL: Duration = Duration::from_secs(10);
 
 impl EmbeddedConfig {
     /// A node with its repository at `repo`, listening on a random loopback TCP port.
@@ -43,6 +53,7 @@ impl EmbeddedConfig {
             listen: vec![loopback_addr()],
             bootstrap: Vec::new(),
             block_timeout: Duration::from_secs(30),
+            redial_interval: DEFAULT_REDIAL_INTERVAL,
         }
     }
 }
@@ -59,6 +70,60 @@ fn loopback_addr() -> Multiaddr {
 pub struct EmbeddedNode {
     ipfs: Ipfs,
     block_timeout: Duration,
+    /// The task re-dialling bootstrap peers; aborted when the node stops or is dropped.
+    redial: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for EmbeddedNode {
+    fn drop(&mut self) {
+        if let Some(task) = self.redial.take() {
+            task.abort();
+        }
+    }
+}
+
+/// The peer id of the node whose repository is `repo` (its identity is created if missing):
+/// what other nodes put after `/p2p/` in their `ipfs.bootstrap` entries for this one.
+pub fn peer_id_of(repo: &Path) -> Result<PeerId, StorageError> {
+    std::fs::create_dir_all(repo).map_err(|e| StorageError::io(repo, e))?;
+    Ok(load_or_create_identity(repo)?.public().to_peer_id())
+}
+
+/// Splits `/.../p2p/<peer id>` into the peer and its address.
+fn split_p2p(addr: &Multiaddr) -> Result<(PeerId, Multiaddr), StorageError> {
+    let mut base = addr.clone();
+    match base.pop() {
+        Some(rust_ipfs::Protocol::P2p(peer)) => Ok((peer, base)),
+        _ => Err(StorageError::backend(
+            NAME,
+            format!("{addr}: bootstrap address must end with /p2p/<peer id>"),
+        )),
+    }
+}
+
+/// Every `interval`, dials the bootstrap peers that are not connected. Ends when the node stops.
+async fn redial(ipfs: Ipfs, peers: Vec<(PeerId, Multiaddr)>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is immediate: `start` has just dialled them
+    loop {
+        tick.tick().await;
+        for (peer, addr) in &peers {
+            match ipfs.is_connected(*peer).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(_) => return, // the node has stopped
+            }
+            match ipfs.connect(*peer).await {
+                Ok(_) => {
+                    info!(target: "maskoracle::storage", %peer, %addr, "bootstrap peer re-dialled")
+                }
+                Err(e) => {
+                    debug!(target: "maskoracle::storage", %peer, %addr, error = %e, "bootstrap peer unreachable; will retry")
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for EmbeddedNode {
@@ -104,14 +169,34 @@ impl EmbeddedNode {
                 Err(e) => return Err(StorageError::backend(NAME, e)),
             }
         };
-        let node = Self {
+        let mut node = Self {
             ipfs,
             block_timeout: config.block_timeout,
+            redial: None,
         };
-        for addr in &config.bootstrap {
-            node.connect_addr(addr.clone()).await?;
+        let peers = config
+            .bootstrap
+            .iter()
+            .map(split_p2p)
+            .collect::<Result<Vec<_>, _>>()?;
+        // A bootstrap peer that is down does not stop the node: the re-dial task keeps trying.
+        for (peer, addr) in &peers {
+            if let Err(e) = node.connect(*peer, vec![addr.clone()]).await {
+                warn!(target: "maskoracle::storage", %peer, %addr, error = %e, "bootstrap peer unreachable at start; will retry");
+            }
         }
-        info!(target: "maskoracle::storage", peer = %node.peer_id(), repo = %config.repo.display(), "embedded IPFS node started");
+        if !peers.is_empty() {
+            let task = tokio::spawn(redial(node.ipfs.clone(), peers, config.redial_interval));
+            node.redial = Some(task.abort_handle());
+        }
+        info!(
+            target: "maskoracle::storage",
+            peer = %node.peer_id(),
+            repo = %config.repo.display(),
+            listen = ?config.listen,
+            bootstrap = config.bootstrap.len(),
+            "embedded IPFS node started"
+        );
         Ok(node)
     }
 
@@ -157,14 +242,17 @@ impl EmbeddedNode {
     }
 
     /// Connects to a `/.../p2p/<peer id>` address.
-    pub async fn connect_addr(&self, mut addr: Multiaddr) -> Result<(), StorageError> {
-        match addr.pop() {
-            Some(rust_ipfs::Protocol::P2p(peer)) => self.connect(peer, vec![addr]).await,
-            _ => Err(StorageError::backend(
-                NAME,
-                format!("{addr}: bootstrap address must end with /p2p/<peer id>"),
-            )),
-        }
+    pub async fn connect_addr(&self, addr: Multiaddr) -> Result<(), StorageError> {
+        let (peer, base) = split_p2p(&addr)?;
+        self.connect(peer, vec![base]).await
+    }
+
+    /// Whether `peer` is connected now.
+    pub async fn is_connected(&self, peer: PeerId) -> Result<bool, StorageError> {
+        self.ipfs
+            .is_connected(peer)
+            .await
+            .map_err(|e| StorageError::backend(NAME, e))
     }
 
     /// Whether the block is in the local repository (no network).
@@ -201,8 +289,11 @@ impl EmbeddedNode {
     }
 
     /// Stops the node (the repository stays on disk).
-    pub async fn stop(self) {
-        self.ipfs.exit_daemon().await;
+    pub async fn stop(mut self) {
+        if let Some(task) = self.redial.take() {
+            task.abort();
+        }
+        self.ipfs.clone().exit_daemon().await;
     }
 }
 

@@ -2,6 +2,10 @@
 //! every block verified against its CID before it is used; the file is assembled by
 //! [`super::cat_unixfs`]. Gateways are tried in order; one that serves wrong bytes is reported
 //! and the next is tried, and if none serves a valid block the integrity error is returned.
+//!
+//! [`WithGateways`] puts gateways behind another store as a fallback for reads by CID
+//! (`ipfs.gateways`): content addressing makes any gateway as good as a peer, since its bytes
+//! are checked against the CID like a peer's.
 
 use std::time::Duration;
 
@@ -13,7 +17,7 @@ use tracing::warn;
 use url::Url;
 
 use super::cid::{self, MAX_BLOCK_SIZE};
-use super::{BlockSource, Cid, ImportParams, Storage, StorageError};
+use super::{BlockSource, Cid, CidError, ImportParams, SharedStorage, Storage, StorageError};
 
 const NAME: &str = "gateway";
 
@@ -140,5 +144,106 @@ impl Storage for GatewayStorage {
             backend: NAME,
             operation: "pin",
         })
+    }
+}
+
+/// How long a read waits on the primary store alone before asking the gateways too.
+pub const DEFAULT_HEDGE_AFTER: Duration = Duration::from_secs(2);
+
+/// A store whose reads fall back to trustless gateways: each block is asked of `primary`; if it
+/// has not answered after a short delay (or failed), the gateways are asked as well and the first
+/// verified block wins. Writes and pins go to `primary` only.
+pub struct WithGateways {
+    primary: SharedStorage,
+    gateways: GatewayStorage,
+    hedge_after: Duration,
+}
+
+impl std::fmt::Debug for WithGateways {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WithGateways")
+            .field("primary", &self.primary.name())
+            .field("gateways", &self.gateways.gateways)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WithGateways {
+    /// `primary` with `gateways` as a read fallback, asked after [`DEFAULT_HEDGE_AFTER`].
+    pub fn new(primary: SharedStorage, gateways: GatewayStorage) -> Self {
+        Self {
+            primary,
+            gateways,
+            hedge_after: DEFAULT_HEDGE_AFTER,
+        }
+    }
+
+    /// Sets how long a read waits on the primary alone.
+    pub fn hedge_after(mut self, delay: Duration) -> Self {
+        self.hedge_after = delay;
+        self
+    }
+}
+
+/// The error to report when both sources failed: a block that did not match its CID (a source
+/// lied) over anything else, then the gateways' error over the primary's.
+fn worse(gateway: StorageError, primary: StorageError) -> StorageError {
+    match (&gateway, &primary) {
+        (StorageError::Cid(CidError::Mismatch { .. }), _) => gateway,
+        (_, StorageError::Cid(CidError::Mismatch { .. })) => primary,
+        _ => gateway,
+    }
+}
+
+#[async_trait]
+impl BlockSource for WithGateways {
+    async fn get_block(&self, cid: &Cid) -> Result<Bytes, StorageError> {
+        let primary = self.primary.get_block(cid);
+        tokio::pin!(primary);
+        let primary_failed = tokio::select! {
+            r = &mut primary => match r {
+                Ok(block) => return Ok(block),
+                Err(e) => Some(e),
+            },
+            _ = tokio::time::sleep(self.hedge_after) => None,
+        };
+        if let Some(pe) = primary_failed {
+            return self
+                .gateways
+                .get_block(cid)
+                .await
+                .map_err(|ge| worse(ge, pe));
+        }
+        let gateway = self.gateways.get_block(cid);
+        tokio::pin!(gateway);
+        tokio::select! {
+            r = &mut primary => match r {
+                Ok(block) => Ok(block),
+                Err(pe) => gateway.await.map_err(|ge| worse(ge, pe)),
+            },
+            r = &mut gateway => match r {
+                Ok(block) => Ok(block),
+                Err(ge) => primary.await.map_err(|pe| worse(ge, pe)),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl Storage for WithGateways {
+    fn name(&self) -> &'static str {
+        self.primary.name()
+    }
+
+    async fn put(&self, data: Bytes, params: ImportParams) -> Result<Cid, StorageError> {
+        self.primary.put(data, params).await
+    }
+
+    async fn put_raw(&self, data: Bytes) -> Result<Cid, StorageError> {
+        self.primary.put_raw(data).await
+    }
+
+    async fn pin(&self, cid: &Cid) -> Result<(), StorageError> {
+        self.primary.pin(cid).await
     }
 }

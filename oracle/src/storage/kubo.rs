@@ -9,8 +9,13 @@
 //! - `/api/v0/block/get?arg=CID` for reads: blocks only, verified here, the DAG walked here, so a
 //!   Kubo node is not trusted any more than a peer;
 //! - `/api/v0/pin/add?arg=CID&recursive=true` for [`Storage::pin`].
+//!
+//! Every request has a deadline (`ipfs.kubo_timeout_s`): an endpoint that accepts the connection
+//! and never answers fails with [`StorageError::Timeout`] instead of holding the caller forever.
 
+use std::future::Future;
 use std::io::Cursor;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -22,9 +27,13 @@ use super::{BlockSource, Cid, ImportParams, Storage, StorageError};
 
 const NAME: &str = "kubo";
 
+/// Deadline of one Kubo RPC request unless another is given.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A [`Storage`] over Kubo's RPC API.
 pub struct KuboStorage {
     client: IpfsClient,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for KuboStorage {
@@ -34,11 +43,31 @@ impl std::fmt::Debug for KuboStorage {
 }
 
 impl KuboStorage {
-    /// Connects to the RPC API at `api_url` (e.g. `http://127.0.0.1:5001`).
+    /// Connects to the RPC API at `api_url` (e.g. `http://127.0.0.1:5001`), each request
+    /// bounded by [`DEFAULT_TIMEOUT`].
     pub fn new(api_url: &str) -> Result<Self, StorageError> {
+        Self::with_timeout(api_url, DEFAULT_TIMEOUT)
+    }
+
+    /// Connects to the RPC API at `api_url`, each request (answer and body) bounded by `timeout`.
+    pub fn with_timeout(api_url: &str, timeout: Duration) -> Result<Self, StorageError> {
         let client = IpfsClient::from_str(api_url)
             .map_err(|e| StorageError::backend(NAME, format!("{api_url}: {e}")))?;
-        Ok(Self { client })
+        Ok(Self { client, timeout })
+    }
+
+    /// Runs one request within the deadline; `cid` names what it is about.
+    async fn bounded<T>(
+        &self,
+        cid: Cid,
+        request: impl Future<Output = Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
+        tokio::time::timeout(self.timeout, request)
+            .await
+            .unwrap_or(Err(StorageError::Timeout {
+                cid,
+                after: self.timeout,
+            }))
     }
 }
 
@@ -49,22 +78,26 @@ fn same_cid(expected: &Cid, got: &str) -> bool {
 #[async_trait]
 impl BlockSource for KuboStorage {
     async fn get_block(&self, cid: &Cid) -> Result<Bytes, StorageError> {
-        let mut stream = self.client.block_get(&cid.to_string());
-        let mut body = BytesMut::new();
-        while let Some(chunk) = stream
-            .try_next()
-            .await
-            .map_err(|e| StorageError::backend(NAME, e))?
-        {
-            if body.len() + chunk.len() > MAX_BLOCK_SIZE {
-                return Err(StorageError::backend(
-                    NAME,
-                    format!("block {cid} over {MAX_BLOCK_SIZE} bytes"),
-                ));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let body = body.freeze();
+        let body = self
+            .bounded(*cid, async {
+                let mut stream = self.client.block_get(&cid.to_string());
+                let mut body = BytesMut::new();
+                while let Some(chunk) = stream
+                    .try_next()
+                    .await
+                    .map_err(|e| StorageError::backend(NAME, e))?
+                {
+                    if body.len() + chunk.len() > MAX_BLOCK_SIZE {
+                        return Err(StorageError::backend(
+                            NAME,
+                            format!("block {cid} over {MAX_BLOCK_SIZE} bytes"),
+                        ));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(body.freeze())
+            })
+            .await?;
         cid::verify_block(cid, &body)?;
         Ok(body)
     }
@@ -94,10 +127,13 @@ impl Storage for KuboStorage {
             ..Default::default()
         };
         let resp = self
-            .client
-            .add_with_options(Cursor::new(data.to_vec()), options)
-            .await
-            .map_err(|e| StorageError::backend(NAME, e))?;
+            .bounded(expected, async {
+                self.client
+                    .add_with_options(Cursor::new(data.to_vec()), options)
+                    .await
+                    .map_err(|e| StorageError::backend(NAME, e))
+            })
+            .await?;
         if !same_cid(&expected, &resp.hash) {
             return Err(StorageError::CidDisagreement {
                 backend: NAME,
@@ -122,10 +158,13 @@ impl Storage for KuboStorage {
             ..Default::default()
         };
         let resp = self
-            .client
-            .block_put_with_options(Cursor::new(data.to_vec()), options)
-            .await
-            .map_err(|e| StorageError::backend(NAME, e))?;
+            .bounded(expected, async {
+                self.client
+                    .block_put_with_options(Cursor::new(data.to_vec()), options)
+                    .await
+                    .map_err(|e| StorageError::backend(NAME, e))
+            })
+            .await?;
         if !same_cid(&expected, &resp.key) {
             return Err(StorageError::CidDisagreement {
                 backend: NAME,
@@ -138,10 +177,13 @@ impl Storage for KuboStorage {
 
     async fn pin(&self, cid: &Cid) -> Result<(), StorageError> {
         let resp = self
-            .client
-            .pin_add(&cid.to_string(), true)
-            .await
-            .map_err(|e| StorageError::backend(NAME, e))?;
+            .bounded(*cid, async {
+                self.client
+                    .pin_add(&cid.to_string(), true)
+                    .await
+                    .map_err(|e| StorageError::backend(NAME, e))
+            })
+            .await?;
         if resp.pins.iter().any(|p| same_cid(cid, p)) {
             Ok(())
         } else {

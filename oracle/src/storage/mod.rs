@@ -11,9 +11,12 @@
 //! it is used. Writes compute the CID here ([`cid::import`], identical to Kubo's for the same
 //! parameters) and refuse a backend that answers with a different one.
 //!
-//! URL inputs go through [`http::HttpFetcher`] (limits on size, time, redirects, content type);
-//! [`fetch_input`] picks the path from the input's scheme. Models are cached by CID and verified
-//! by sha256 in [`model_cache::ModelCache`].
+//! URL inputs go through [`http::HttpFetcher`] (limits on size, time, redirects, content type,
+//! target address); [`fetch_input`] picks the path from the input's scheme and
+//! [`fetch_input_with_policy`] makes the attempts of the pinned [`FETCH_POLICY`], which is part
+//! of the execution profile: what a worker fetches decides the canonical result, so no operator
+//! setting changes it. Models are cached by CID and verified by sha256 in
+//! [`model_cache::ModelCache`]. Untrusted strings go to logs through [`loggable`].
 
 // Errors carry the CIDs they are about (a CID holds its 64-byte multihash inline); they are on
 // the failure path only, so their size is accepted rather than boxed.
@@ -37,12 +40,117 @@ use bytes::{Bytes, BytesMut};
 
 pub use self::cid::{Block, CidError, ImportParams};
 pub use ::cid::Cid;
+pub use gateway::WithGateways;
 pub use http::{FetchError, FetchLimits, HttpFetcher};
 
 /// Result status of an input that could not be fetched (interfaces point 1: `1 FetchFailed`).
 pub const STATUS_FETCH_FAILED: u8 = 1;
 /// Result status of an input that is declared not to be an image (`2 NotAnImage`).
 pub const STATUS_NOT_AN_IMAGE: u8 = 2;
+
+/// How every worker fetches a task input. Part of the execution profile: an input that one
+/// worker fetches and another reports as `FetchFailed` makes two honest workers disagree, so these
+/// values are constants of the protocol version, not operator settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct FetchPolicy {
+    /// Largest input accepted, in bytes: the decoder's limit
+    /// (`maskoracle_inference::DecodeLimits::V1.max_bytes`, 32 MiB), so that an input refused by
+    /// the fetcher would have been refused by the decoder too, and none is cut short below it.
+    pub max_input_bytes: u64,
+    /// Deadline of one attempt, in milliseconds (30 s): the whole fetch (connect, redirects,
+    /// body; for IPFS the whole DAG). 32 MiB at 10 Mbit/s takes ~27 s.
+    pub attempt_timeout_ms: u64,
+    /// Deadline of one TCP/TLS connection inside an attempt, in milliseconds (10 s).
+    pub connect_timeout_ms: u64,
+    /// Attempts before an input is `FetchFailed` (3): a transient failure (a dropped connection,
+    /// content not yet announced on IPFS) gets two more chances, and the worst case (3 x 30 s plus
+    /// back-off) stays well inside a commit window.
+    pub attempts: u32,
+    /// Pause after the first failed attempt, in milliseconds (1 s); doubled after each further
+    /// one (1 s, 2 s), so a briefly overloaded server is not hammered.
+    pub backoff_ms: u64,
+    /// Redirects followed (5): enough for the usual http → https → CDN chains, few enough that a
+    /// redirect chain cannot eat the deadline.
+    pub max_redirects: u32,
+    /// Plain `http://` is accepted (`false`): many image hosts still serve it, and integrity comes
+    /// from the committed result, not from TLS.
+    pub https_only: bool,
+    /// An explicit non-image `Content-Type` is `NotAnImage` (`true`).
+    pub require_image: bool,
+    /// A missing type or `application/octet-stream` is passed to the decoder (`true`): gateways
+    /// and object stores send them for real images.
+    pub accept_untyped: bool,
+}
+
+impl FetchPolicy {
+    /// The per-attempt deadline.
+    pub const fn attempt_timeout(&self) -> Duration {
+        Duration::from_millis(self.attempt_timeout_ms)
+    }
+
+    /// The pause after failed attempt number `attempt` (1-based): `backoff_ms * 2^(attempt-1)`.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u64 << attempt.saturating_sub(1).min(16);
+        Duration::from_millis(self.backoff_ms.saturating_mul(factor))
+    }
+}
+
+/// The fetch policy of this protocol version (see [`FetchPolicy`] for each value's reason).
+pub const FETCH_POLICY: FetchPolicy = FetchPolicy {
+    max_input_bytes: maskoracle_inference::DecodeLimits::V1.max_bytes,
+    attempt_timeout_ms: 30_000,
+    connect_timeout_ms: 10_000,
+    attempts: 3,
+    backoff_ms: 1_000,
+    max_redirects: 5,
+    https_only: false,
+    require_image: true,
+    accept_untyped: true,
+};
+
+/// Longest untrusted string written to a log, in characters.
+pub const LOGGABLE_MAX_CHARS: usize = 200;
+
+/// An untrusted string made safe for a log line: see [`loggable`].
+#[derive(Clone, Copy, Debug)]
+pub struct Loggable<'a>(&'a str);
+
+impl std::fmt::Display for Loggable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        let mut chars = self.0.chars();
+        for c in chars.by_ref().take(LOGGABLE_MAX_CHARS) {
+            match c {
+                '\\' => f.write_str("\\\\")?,
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                // C0 and C1 controls (ESC starts ANSI sequences), DEL, and the Unicode
+                // formatting characters that reorder or hide text (bidi overrides, zero-width).
+                c if c.is_control()
+                    || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}') =>
+                {
+                    write!(f, "\\u{{{:x}}}", c as u32)?
+                }
+                c => f.write_char(c)?,
+            }
+        }
+        let rest = chars.count();
+        if rest > 0 {
+            write!(f, "…[+{rest} chars]")?;
+        }
+        Ok(())
+    }
+}
+
+/// `input` (a URL, a CID, a header: anything a requester or a peer chose) as it may appear in a
+/// log: backslashes, newlines, control characters (ANSI escapes included) and invisible Unicode
+/// formatting characters escaped as `\n`, `\u{1b}`, …; cut after [`LOGGABLE_MAX_CHARS`]
+/// characters with a `…[+N chars]` marker. One input can then neither forge log lines nor
+/// drive a terminal.
+pub fn loggable(input: &str) -> Loggable<'_> {
+    Loggable(input)
+}
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +280,15 @@ pub async fn cat_unixfs<S: BlockSource + ?Sized>(
     root: &Cid,
     max_size: u64,
 ) -> Result<Bytes, StorageError> {
+    // A root this node cannot read is refused before anything is fetched: the answer is then
+    // the same for every worker, whether or not the content can be found.
+    if !matches!(root.codec(), cid::RAW | cid::DAG_PB) {
+        return Err(CidError::UnsupportedCodec {
+            cid: *root,
+            codec: root.codec(),
+        }
+        .into());
+    }
     let mut out = BytesMut::new();
     // Depth-first, in link order: a stack of (cid, depth), pushed in reverse.
     let mut stack: Vec<(Cid, usize)> = vec![(*root, 0)];
@@ -257,8 +374,24 @@ pub async fn cat_unixfs<S: BlockSource + ?Sized>(
     Ok(out.freeze())
 }
 
-/// Fetches a task input: `ipfs://CID` through `storage`, `https://` (or `http://`) through
-/// `http`. Errors are [`FetchError`]s, which map to result status codes.
+/// Maps a storage failure on the IPFS path to a [`FetchError`]: content the CID itself makes
+/// unreadable is final ([`FetchError::IpfsContent`]); a block that did not match its CID, a
+/// missing block, a timeout or a backend failure may pass on retry ([`FetchError::Ipfs`]).
+fn ipfs_fetch_error(e: StorageError) -> FetchError {
+    match e {
+        StorageError::TooLarge { limit, .. } => FetchError::TooLarge { limit, seen: None },
+        StorageError::Cid(CidError::Mismatch { .. }) => {
+            FetchError::Ipfs(loggable(&e.to_string()).to_string())
+        }
+        StorageError::Cid(_) => FetchError::IpfsContent(loggable(&e.to_string()).to_string()),
+        e => FetchError::Ipfs(loggable(&e.to_string()).to_string()),
+    }
+}
+
+/// One attempt at a task input: `ipfs://CID` through `storage` (at most
+/// `http.limits().max_bytes`, within `timeout`), `https://` (or `http://`) through `http`
+/// (its own limits). Errors are [`FetchError`]s, which map to result status codes. Workers call
+/// [`fetch_input_with_policy`], which makes the attempts of the pinned policy.
 pub async fn fetch_input(
     input: &str,
     storage: &dyn Storage,
@@ -267,17 +400,128 @@ pub async fn fetch_input(
 ) -> Result<Bytes, FetchError> {
     let limits = http.limits();
     if input.starts_with("ipfs://") {
-        let cid = cid::parse_cid(input).map_err(|e| FetchError::BadInput(e.to_string()))?;
+        let cid = cid::parse_cid(input)
+            .map_err(|e| FetchError::BadInput(loggable(&e.to_string()).to_string()))?;
         let got = tokio::time::timeout(timeout, storage.get(&cid, limits.max_bytes)).await;
         match got {
             Err(_) => Err(FetchError::Timeout(timeout)),
-            Ok(Err(StorageError::TooLarge { limit, .. })) => {
-                Err(FetchError::TooLarge { limit, seen: None })
-            }
-            Ok(Err(e)) => Err(FetchError::Ipfs(e.to_string())),
+            Ok(Err(e)) => Err(ipfs_fetch_error(e)),
             Ok(Ok(bytes)) => Ok(bytes),
         }
     } else {
         http.fetch(input).await.map(|f| f.body)
+    }
+}
+
+/// Fetches a task input under the pinned [`FETCH_POLICY`]: up to `attempts` attempts of at most
+/// `attempt_timeout` each, pausing `backoff(n)` after a transient failure
+/// ([`FetchError::is_transient`]); a final failure ends at once. `http` must be built from the
+/// same policy ([`HttpFetcher::for_policy`], which `node::http_fetcher` does). The error returned
+/// is the last attempt's; its [`FetchError::status`] is the result status to commit.
+pub async fn fetch_input_with_policy(
+    input: &str,
+    storage: &dyn Storage,
+    http: &HttpFetcher,
+) -> Result<Bytes, FetchError> {
+    fetch_input_with(&FETCH_POLICY, input, storage, http).await
+}
+
+/// [`fetch_input_with_policy`] under another policy (tests: shorter deadlines and pauses).
+pub async fn fetch_input_with(
+    policy: &FetchPolicy,
+    input: &str,
+    storage: &dyn Storage,
+    http: &HttpFetcher,
+) -> Result<Bytes, FetchError> {
+    let attempts = policy.attempts.max(1);
+    let mut attempt = 1;
+    loop {
+        match fetch_input(input, storage, http, policy.attempt_timeout()).await {
+            Ok(bytes) => return Ok(bytes),
+            Err(e) if e.is_transient() && attempt < attempts => {
+                let pause = policy.backoff(attempt);
+                tracing::warn!(
+                    target: "maskoracle::storage",
+                    input = %loggable(input),
+                    attempt,
+                    of = attempts,
+                    retry_in_ms = pause.as_millis() as u64,
+                    error = %e,
+                    "input fetch failed; retrying"
+                );
+                tokio::time::sleep(pause).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    target: "maskoracle::storage",
+                    input = %loggable(input),
+                    attempt,
+                    of = attempts,
+                    transient = e.is_transient(),
+                    error = %e,
+                    "input fetch failed"
+                );
+                return Err(e);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_matches_the_decoder_and_its_documented_values() {
+        assert_eq!(
+            FETCH_POLICY.max_input_bytes,
+            maskoracle_inference::DecodeLimits::V1.max_bytes
+        );
+        assert_eq!(FETCH_POLICY.max_input_bytes, 32 * 1024 * 1024);
+        assert_eq!(FETCH_POLICY.attempt_timeout(), Duration::from_secs(30));
+        assert_eq!(FETCH_POLICY.attempts, 3);
+        assert_eq!(FETCH_POLICY.max_redirects, 5);
+        assert_eq!(FETCH_POLICY.backoff(1), Duration::from_secs(1));
+        assert_eq!(FETCH_POLICY.backoff(2), Duration::from_secs(2));
+        let limits = FetchLimits::default();
+        assert_eq!(limits.max_bytes, FETCH_POLICY.max_input_bytes);
+        assert_eq!(limits.timeout, FETCH_POLICY.attempt_timeout());
+        assert_eq!(limits.max_redirects, 5);
+        assert!(!limits.allow_private_addresses);
+        let json = serde_json::to_value(FETCH_POLICY).expect("serialize");
+        assert_eq!(json["max_input_bytes"], 33_554_432);
+        assert_eq!(json["attempts"], 3);
+    }
+
+    #[test]
+    fn loggable_escapes_line_breaks_controls_and_ansi() {
+        let s = loggable("ipfs://x\n2026-12-01T00:00:00Z  INFO forged line\r\u{1b}[31mred\u{7}\\")
+            .to_string();
+        assert_eq!(
+            s,
+            "ipfs://x\\n2026-12-01T00:00:00Z  INFO forged line\\r\\u{1b}[31mred\\u{7}\\\\"
+        );
+        assert!(!s.chars().any(|c| c.is_control()), "{s:?}");
+        assert_eq!(
+            loggable("a\u{202e}b\u{200b}c\u{85}").to_string(),
+            "a\\u{202e}b\\u{200b}c\\u{85}"
+        );
+        assert_eq!(
+            loggable("https://example.com/a.png").to_string(),
+            "https://example.com/a.png"
+        );
+    }
+
+    #[test]
+    fn loggable_truncates_with_a_marker() {
+        let long = "é".repeat(LOGGABLE_MAX_CHARS + 50);
+        let s = loggable(&long).to_string();
+        assert!(s.starts_with(&"é".repeat(LOGGABLE_MAX_CHARS)));
+        assert!(s.ends_with("…[+50 chars]"), "{s}");
+        assert_eq!(
+            loggable(&"a".repeat(LOGGABLE_MAX_CHARS)).to_string().len(),
+            LOGGABLE_MAX_CHARS
+        );
     }
 }

@@ -130,7 +130,11 @@ impl ModelCache {
         tokio::fs::create_dir_all(&folder)
             .await
             .map_err(io_err(&folder))?;
-        let tmp = folder.join(format!(".{MODEL_FILE}.{}.partial", std::process::id()));
+        // Unique per insert: two tasks of this process may insert the same CID at once (two
+        // model ids registered with the same weights load concurrently).
+        static INSERTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = INSERTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = folder.join(format!(".{MODEL_FILE}.{}.{n}.partial", std::process::id()));
         tokio::fs::write(&tmp, bytes).await.map_err(io_err(&tmp))?;
         tokio::fs::rename(&tmp, &path)
             .await

@@ -38,7 +38,7 @@ use crate::events::{EventLog, OracleEvent, Sources};
 use crate::metrics::Metrics;
 use crate::models::ModelStore;
 use crate::state::{StateStore, TaskPhase, TaskRecord};
-use crate::storage::{fetch_input, HttpFetcher, SharedStorage};
+use crate::storage::{fetch_input_with_policy, loggable, HttpFetcher, SharedStorage};
 use decide::{
     Action, Contribution, Ctx, Draw, InFlight, TaskStatus, TaskView, WaitReason, Waiting,
 };
@@ -81,17 +81,6 @@ fn unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default()
-}
-
-/// An untrusted string (a request's input) as it is written to logs: control characters and
-/// escapes are shown escaped, and long strings are cut.
-fn shown(s: &str) -> String {
-    const MAX: usize = 200;
-    let mut out: String = s.chars().take(MAX).flat_map(char::escape_default).collect();
-    if s.chars().count() > MAX {
-        out.push_str("...");
-    }
-    out
 }
 
 /// A finished computation.
@@ -540,12 +529,12 @@ impl Worker {
                         rec.request_hash = Some(hash);
                         rec.seen_unix_ms = Some(unix_ms());
                         self.state.put_task(&key, &rec, None)?;
-                        tracing::info!(target: "maskoracle::worker", task = %ev.taskId, model = ev.modelId, input = %shown(&ev.input), request_hash = %B256::from(hash), "task requested");
+                        tracing::info!(target: "maskoracle::worker", task = %ev.taskId, model = ev.modelId, input = %loggable(&ev.input), request_hash = %B256::from(hash), "task requested");
                     }
                     Some(rec) if rec.request_hash.is_some_and(|h| h != hash) => {
                         // Read again after a reorg, and it is another request at the same id: what
                         // was computed for the old one must never be committed for this one.
-                        tracing::warn!(target: "maskoracle::worker", task = %ev.taskId, model = ev.modelId, input = %shown(&ev.input), "the task's request was replaced (reorg): starting again");
+                        tracing::warn!(target: "maskoracle::worker", task = %ev.taskId, model = ev.modelId, input = %loggable(&ev.input), "the task's request was replaced (reorg): starting again");
                         let rec = rec.for_new_request(e.block, ev.modelId, ev.input.clone(), hash);
                         self.state.put_task(&key, &rec, None)?;
                     }
@@ -848,7 +837,7 @@ impl Worker {
         match self.find_request(id, onchain, rec.request_block).await? {
             Some((block, model_id, input)) => {
                 if rec.request_hash.is_some() {
-                    tracing::warn!(target: "maskoracle::worker", task = %id, model = model_id, input = %shown(&input), "the task's request is not the one this record was made for (reorg): starting again from the current request");
+                    tracing::warn!(target: "maskoracle::worker", task = %id, model = model_id, input = %loggable(&input), "the task's request is not the one this record was made for (reorg): starting again from the current request");
                     *rec = rec.for_new_request(block, model_id, input, onchain);
                 } else {
                     // A record from before v2: it learns its request hash.
@@ -915,8 +904,6 @@ impl Worker {
             http: self.http.clone(),
             slots: self.compute_slots.clone(),
             faulty: self.cfg.worker.faulty,
-            attempts: self.cfg.worker.fetch_attempts.max(1),
-            fetch_timeout: Duration::from_secs(self.cfg.http.timeout_s),
         };
         let events = self.events.0.clone();
         tokio::spawn(async move {
@@ -1126,7 +1113,7 @@ impl Worker {
                 self.publish(id, c.canonical, c.overlay_png);
             }
             Err(ComputeFailure::Transient(e)) => {
-                tracing::warn!(target: "maskoracle::worker", task = %id, error = %shown(&e), "input unreachable for now; trying again while commits are open (a transient failure is never committed)");
+                tracing::warn!(target: "maskoracle::worker", task = %id, error = %e, "input unreachable for now; trying again while commits are open (a transient failure is never committed)");
                 self.schedule(id, TRANSIENT_FETCH_RETRY);
             }
             Err(ComputeFailure::Other(e)) => {
@@ -1270,8 +1257,6 @@ struct ComputeJob {
     http: Arc<HttpFetcher>,
     slots: Arc<Semaphore>,
     faulty: bool,
-    attempts: u32,
-    fetch_timeout: Duration,
 }
 
 impl ComputeJob {
@@ -1281,42 +1266,18 @@ impl ComputeJob {
             .get(self.model_id)
             .await
             .map_err(|e| ComputeFailure::Other(e.into()))?;
-        let mut fetched = None;
-        for attempt in 1..=self.attempts {
-            match fetch_input(
-                &self.input,
-                self.storage.as_ref(),
-                &self.http,
-                self.fetch_timeout,
-            )
-            .await
-            {
-                Ok(b) => {
-                    fetched = Some(Ok(b));
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(target: "maskoracle::worker", task = %id, attempt, error = %shown(&e.to_string()), "input fetch failed");
-                    let transient = matches!(
-                        e,
-                        crate::storage::FetchError::Timeout(_)
-                            | crate::storage::FetchError::Transport(_)
-                            | crate::storage::FetchError::Ipfs(_)
-                    );
-                    if transient && attempt == self.attempts {
-                        return Err(ComputeFailure::Transient(e.to_string()));
-                    }
-                    fetched = Some(Err(e));
-                    if !transient {
-                        // A refusal by policy (size, type, address) will not change on retry.
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
-                }
-            }
-        }
+        // The pinned fetch policy (attempts, timeouts, limits): part of the execution profile,
+        // the same for every worker. A transient failure after every attempt is never committed.
         let fetched =
-            fetched.ok_or_else(|| ComputeFailure::Other(anyhow::anyhow!("no fetch attempt")))?;
+            match fetch_input_with_policy(&self.input, self.storage.as_ref(), &self.http).await {
+                Err(e) if e.is_transient() => {
+                    return Err(ComputeFailure::Transient(format!(
+                        "task {id}: {}",
+                        loggable(&e.to_string())
+                    )))
+                }
+                other => other,
+            };
         let permit = self
             .slots
             .clone()
