@@ -204,7 +204,9 @@ async fn commits_and_reveals_removed_by_a_reorg_are_sent_again_and_nobody_is_sla
         .call()
         .await
         .expect("delivery");
-    assert_eq!(d.resultSha256, expected(&image).result_sha256);
+    let want = expected(&image);
+    assert_eq!(d.resultSha256, want.result_sha256);
+    assert_eq!(d.summary.to_vec(), want.summary_bytes);
     assert!(net.logs().contains("reorg"), "{}", net.logs());
 }
 

@@ -210,6 +210,7 @@ impl Worker {
         let follower = follower::Follower::new(
             Sources {
                 hub: d.task_hub,
+                registry: d.worker_registry,
                 ..Sources::default()
             },
             cfg.worker.confirmations,
@@ -284,6 +285,7 @@ impl Worker {
                     backoff = poll;
                 }
                 Err(e) => {
+                    self.metrics.rpc_error();
                     tracing::warn!(target: "maskoracle::worker", error = %format!("{e:#}"), "turn failed (RPC unavailable?); retrying");
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
@@ -398,6 +400,9 @@ impl Worker {
         self.metrics.stake.set(f64::from(stake.stake));
         let balance = self.c.hub.balanceOf(self.me).call().await?;
         self.metrics.balance.set(f64::from(balance));
+        let gas = self.c.provider.get_balance(self.me).await?;
+        self.metrics.set_gas_balance(gas.saturating_to::<u128>());
+        self.report(U256::from(stake.stake), balance)?;
         // Tasks this worker takes part in are looked at again; tasks it only keeps wait for their
         // events and deadlines.
         let involved: Vec<U256> = self
@@ -424,6 +429,51 @@ impl Worker {
         Ok(())
     }
 
+    /// The signer's figures and the `/status` snapshot, for the metrics endpoint.
+    fn report(&self, stake: U256, balance: U256) -> anyhow::Result<()> {
+        let st = self.tx.stats();
+        let f = st.snapshot();
+        self.metrics.set_signer(crate::metrics::SignerFigures {
+            sent: f.sent,
+            replaced: f.replaced,
+            mined: f.mined,
+            reverted: f.mined_reverted,
+            expired: f.expired + f.cancelled,
+            gas_used: f.gas_used,
+            fees_paid_wei: f.fees_paid_wei,
+            queue_len: f.queue_len,
+            in_flight: f.in_flight,
+            oldest_job_age_s: st.oldest_queued_age().map(|d| d.as_secs()).unwrap_or(0),
+        });
+        let records = self.state.all_tasks()?;
+        // The nearest reveal deadline among tasks committed to and not revealed.
+        let next_reveal = records
+            .iter()
+            .filter(|(_, r)| r.phase == TaskPhase::CommitSent)
+            .filter_map(|(k, _)| {
+                let id = U256::from_be_bytes(*k);
+                self.deadlines.get(&id).map(|d| (d.1, id))
+            })
+            .min();
+        let mut served: Vec<u32> = self.served.iter().copied().collect();
+        served.sort_unstable();
+        self.metrics.set_status(crate::metrics::StatusSnapshot {
+            address: Some(format!("{:#x}", self.me)),
+            role: Some(match self.role {
+                Role::Worker => "worker".into(),
+                Role::Keeper => "keeper".into(),
+            }),
+            drain: self.cfg.worker.drain,
+            tasks_by_phase: crate::node_cli::tasks_by_phase(&records),
+            served_models: served,
+            stake_wei: Some(stake.to_string()),
+            hub_balance_wei: Some(balance.to_string()),
+            next_reveal_deadline_unix: next_reveal.map(|(t, _)| t),
+            next_reveal_task: next_reveal.map(|(_, id)| id.to_string()),
+        });
+        Ok(())
+    }
+
     fn involved(&self, id: U256) -> bool {
         if self.role != Role::Worker {
             return false;
@@ -446,7 +496,7 @@ impl Worker {
                 follower::Step::Idle { head } => {
                     let at = cursor.map(|c| c.0).unwrap_or_default();
                     self.metrics.cursor_block.set(at as i64);
-                    let _ = head;
+                    self.metrics.set_sync(head, at);
                     break;
                 }
                 follower::Step::Reorg {
@@ -459,8 +509,13 @@ impl Worker {
                     tracing::warn!(target: "maskoracle::worker", fork, was, "reorg handled: tasks settled after the fork reopened");
                 }
                 follower::Step::Chunk {
-                    to, hash, events, ..
+                    to,
+                    hash,
+                    events,
+                    head,
+                    ..
                 } => {
+                    self.metrics.set_sync(head, to);
                     for e in &events {
                         self.on_log(e)?;
                     }
@@ -509,6 +564,18 @@ impl Worker {
 
     fn on_log(&mut self, e: &EventLog) -> anyhow::Result<()> {
         use TaskHub::TaskHubEvents as H;
+        if let OracleEvent::Registry(WorkerRegistry::WorkerRegistryEvents::StakesReleased(r)) =
+            &e.event
+        {
+            // Bit i of the mask: workers[i] lost amountEach.
+            for (i, w) in r.workers.iter().enumerate() {
+                if *w == self.me && i < 256 && r.slashMask.bit(i) {
+                    tracing::warn!(target: "maskoracle::worker", task = %r.taskId, amount = %r.amountEach, "this worker was slashed");
+                    self.metrics.slashed(r.amountEach.saturating_to::<u128>());
+                }
+            }
+            return Ok(());
+        }
         let OracleEvent::Hub(ev) = &e.event else {
             return Ok(());
         };
@@ -1342,7 +1409,10 @@ impl ComputeJob {
 
 /// Opens the node and runs it until SIGINT/SIGTERM.
 pub async fn run(cfg: Config, role: Role) -> anyhow::Result<()> {
-    let metrics = Metrics::new();
+    let metrics = Metrics::with_limits(crate::metrics::HealthLimits::from_config(
+        &cfg.worker,
+        Duration::from_secs(60),
+    ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     if let Some(addr) = cfg.worker.metrics_listen {
         let m = metrics.clone();
@@ -1360,17 +1430,4 @@ pub async fn run(cfg: Config, role: Role) -> anyhow::Result<()> {
     let r = worker.run(crate::shutdown::signal()).await;
     let _ = stop_tx.send(true);
     r
-}
-
-/// Keys of the tasks by phase, for `worker status`.
-pub fn summarize(records: &[([u8; 32], TaskRecord)]) -> HashMap<String, usize> {
-    let mut out = HashMap::new();
-    for (_, r) in records {
-        let name = match r.phase {
-            TaskPhase::Done => r.note.clone().unwrap_or_else(|| "done".into()),
-            p => format!("{p:?}").to_lowercase(),
-        };
-        *out.entry(name).or_insert(0) += 1;
-    }
-    out
 }
