@@ -1,0 +1,104 @@
+//! The worker on endpoints like a public chain's: its primary RPC endpoint refuses `eth_getLogs`
+//! over a few blocks (as public providers do), and later dies; a second endpoint is configured.
+//! The workers keep committing and revealing throughout.
+
+#![allow(clippy::await_holding_lock)]
+
+#[path = "support/net.rs"]
+mod net;
+
+#[path = "support/rpc_proxy.rs"]
+mod rpc_proxy;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use alloy::primitives::U256;
+use alloy::providers::Provider;
+use net::{scene, serial, Net, Setup};
+use rpc_proxy::RpcProxy;
+
+const SETTLE: Duration = Duration::from_secs(240);
+/// The primary endpoint's largest accepted log range.
+const MAX_RANGE: u64 = 5;
+
+async fn request(net: &Net, n: u32) -> U256 {
+    let model = net.model.to_string();
+    let out = net
+        .ok(&[
+            "request",
+            "--dev-account",
+            "0",
+            "--image",
+            scene(n).to_str().expect("utf-8"),
+            "--model",
+            &model,
+            "--json",
+            "--commit-window",
+            "180",
+            "--reveal-window",
+            "180",
+        ])
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    v["task_id"]
+        .as_str()
+        .expect("task_id")
+        .parse()
+        .expect("u256")
+}
+
+async fn settled(net: &Net, task: U256) {
+    net.wait_for("settlement", SETTLE, || async {
+        (net.status(task).await >= 3).then_some(())
+    })
+    .await;
+    assert_eq!(net.status(task).await, 3, "{}", net.logs());
+    for i in 1..=3 {
+        assert_eq!(
+            net.contribution(task, Net::addr(i)).await,
+            3,
+            "worker {i} revealed\n{}",
+            net.logs()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_keep_committing_through_range_refusals_and_the_death_of_their_primary_endpoint() {
+    let _serial = serial();
+    let mut net = Net::start(Setup::default()).await;
+    let proxy = RpcProxy::start(&net.rpc, Some(MAX_RANGE)).await;
+    net.worker_rpc = Some(proxy.url.clone());
+    net.worker_env.push((
+        "MASKORACLE_RPC_FALLBACK_URLS".into(),
+        format!("[\"{}\"]", net.rpc),
+    ));
+    // The deployment is many blocks old by now: the workers' backfill asks for ranges the
+    // primary refuses.
+    let head = net.c.provider.get_block_number().await.expect("head");
+    assert!(
+        head > 4 * MAX_RANGE,
+        "blocks to backfill: {head} (0.25 s blocks)"
+    );
+    for i in 1..=3 {
+        net.spawn_worker(i, &[]);
+    }
+    let first = request(&net, 3).await;
+    settled(&net, first).await;
+    let refused = proxy.counts().refused.load(Ordering::Relaxed);
+    assert!(
+        refused > 0,
+        "the primary refused some log ranges (and the workers went on)"
+    );
+    // The primary dies; the fallback answers.
+    proxy.kill();
+    let second = request(&net, 5).await;
+    settled(&net, second).await;
+    let (ok, audit) = net.audit(&[]).await;
+    assert!(ok, "{audit:#}");
+    eprintln!(
+        "log ranges refused by the primary: {refused}; forwarded calls: {}",
+        proxy.counts().forwarded.load(Ordering::Relaxed)
+    );
+}
