@@ -51,6 +51,8 @@ pub enum Command {
     Audit(crate::audit::AuditArgs),
     /// Run a whole local network (anvil, contracts, IPFS, workers, keeper) and one demo request.
     Devnet(crate::devnet::DevnetArgs),
+    /// Serve the web app (request, task timeline, explorer, operator page) against a chain.
+    Ui(crate::ui::UiArgs),
 }
 
 /// Installs the `tracing` subscriber that writes to stderr.
@@ -82,5 +84,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Request(args) => crate::request::run(*args).await,
         Command::Audit(args) => crate::audit::run(args).await,
         Command::Devnet(args) => crate::devnet::run(args).await,
+        Command::Ui(args) => crate::ui::run(args).await,
     }
 }

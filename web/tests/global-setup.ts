@@ -1,0 +1,43 @@
+// Starts one real devnet (`maskoracle devnet --keep`: anvil, contracts, embedded IPFS, 3 workers
+// of which the last is faulty, a keeper, one demo request) and waits for the URL of its web app.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const STATE = resolve(import.meta.dirname, '..', 'test-results', 'devnet.json');
+
+export default async function globalSetup() {
+  const root = resolve(import.meta.dirname, '..', '..');
+  const bin = process.env.MASKORACLE_BIN ?? join(root, 'target', 'debug', 'maskoracle');
+  const out = mkdtempSync(join(tmpdir(), 'maskoracle-web-'));
+  mkdirSync(resolve(import.meta.dirname, '..', 'test-results'), { recursive: true });
+  const log = join(out, 'devnet.log');
+  const fd = openSync(log, 'w');
+  const child = spawn(bin, ['devnet', '--keep', '--workers', '3', '--faulty', '1', '--out', out], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', fd],
+    detached: true,
+  });
+  const started = Date.now();
+  const url = await new Promise<string>((ok, fail) => {
+    let buf = '';
+    const timer = setTimeout(() => fail(new Error(`devnet not ready after 900 s; see ${log}`)), 900_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = buf.match(/web app: (http\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        ok(m[1]);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`devnet exited with ${code} before serving the app; see ${log}\n${buf.slice(-2000)}`));
+    });
+  });
+  child.stdout!.resume();
+  const cfg = await (await fetch(new URL('config.json', url))).json();
+  writeFileSync(STATE, JSON.stringify({ pid: child.pid, url, out, log, chainId: cfg.chainId, setupSeconds: (Date.now() - started) / 1000 }));
+  console.log(`devnet up in ${((Date.now() - started) / 1000).toFixed(0)} s: ${url}`);
+}
