@@ -36,7 +36,7 @@ use crate::storage::{Cid, SharedStorage};
 
 /// The built app. In a debug build the files are read from the folder at run time.
 #[derive(RustEmbed)]
-#[folder = "$CARGO_MANIFEST_DIR/../web/dist"]
+#[folder = "../web/dist"]
 #[allow_missing = true]
 struct Assets;
 

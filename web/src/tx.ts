@@ -15,7 +15,7 @@ export interface Call<abi extends Abi, fn extends ContractFunctionName<abi, 'non
 }
 
 /** A step's progress, for display. */
-export type Progress = { step: string; state: 'running' | 'done' } | null;
+export type Progress = { step: string; state: 'running' | 'done' | 'failed' } | null;
 
 export function useSender() {
   const config = useConfig();
@@ -44,6 +44,7 @@ export function useSender() {
       await steps();
       return true;
     } catch (e) {
+      setProgress((p) => (p && p.state === 'running' ? { ...p, state: 'failed' } : p));
       setError(explain(e));
       return false;
     } finally {

@@ -48,9 +48,10 @@ test('request page: models from the registry, live cost', async ({ page }) => {
   await expect(page.getByRole('heading', { name: 'Request a segmentation' })).toBeVisible();
   const model = page.getByLabel('Model');
   await expect(model).toContainText('selfie-segmentation');
-  await expect(page.getByTestId('cost')).toContainText('Cost: 10');
+  // reward 10 (the default) + the model's fee (1 token on the devnet)
+  await expect(page.getByTestId('cost')).toContainText('Cost: 11 tokens');
   await page.getByLabel('Reward (tokens)').fill('12.5');
-  await expect(page.getByTestId('cost')).toContainText('Cost: 12.5');
+  await expect(page.getByTestId('cost')).toContainText('Cost: 13.5 tokens');
   await connect(page);
   await expect(page.getByTestId('cost')).toContainText('will be deposited first');
   await shot(page, 'request');
@@ -95,14 +96,14 @@ test('end to end: upload, request, timeline to Finalized, sha256 checked, overla
   await expect(table).toContainText('person');
   const overlay = page.getByTestId('overlay');
   await expect(overlay).toBeVisible();
-  // The canvas holds the image (512x512) with the mask drawn: some pixels carry the mask colour.
+  // The canvas holds the image with the mask drawn: some pixels carry the mask colour.
   const drawn = await overlay.evaluate((c: HTMLCanvasElement) => {
     const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
     let tinted = 0;
     for (let i = 0; i < d.length; i += 4) if (d[i] > d[i + 1] + 60 && d[i] > d[i + 2] + 40) tinted++;
     return { w: c.width, h: c.height, tinted };
   });
-  expect(drawn.w).toBe(512);
+  expect(drawn.w).toBe(320); // the astronaut photo is 320x320
   expect(drawn.tinted).toBeGreaterThan(1000);
   await shot(page, 'task-finalized');
   // The faulty worker committed another hash: shown as dissent and slashed.
@@ -150,10 +151,13 @@ test('operator page: stake, opt in and out, withdraw earnings', async ({ page })
   const errors = watchConsole(page);
   await open(page, '#/operator', OPERATOR);
   await connect(page);
+  const stake = page.getByTestId('stake');
+  await expect(stake).not.toHaveText('…');
+  const before = Number(await stake.textContent());
   await page.getByLabel('Amount (tokens)', { exact: true }).fill('150');
   await page.getByRole('button', { name: 'Approve and stake' }).click();
-  await expect(page.getByTestId('progress')).toContainText('✓ Stake', { timeout: 60_000 });
-  await expect(page.getByTestId('operator-facts')).toContainText('150');
+  await expect(page.getByTestId('progress')).toHaveText('Done: Stake', { timeout: 60_000 });
+  await expect(stake).toHaveText(String(before + 150));
   const row = page.getByRole('row', { name: /selfie-segmentation/ });
   await row.getByRole('button', { name: 'Opt in' }).click();
   await expect(row).toContainText('yes', { timeout: 60_000 });

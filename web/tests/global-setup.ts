@@ -8,10 +8,17 @@ import { join, resolve } from 'node:path';
 export const STATE = resolve(import.meta.dirname, '..', 'test-results', 'devnet.json');
 
 export default async function globalSetup() {
+  mkdirSync(resolve(import.meta.dirname, '..', 'test-results'), { recursive: true });
+  // A devnet already running (`maskoracle devnet --keep --workers 3 --faulty 1`), for quick reruns.
+  const reuse = process.env.MASKORACLE_WEB_DEVNET;
+  if (reuse) {
+    const cfg = await (await fetch(new URL('config.json', reuse))).json();
+    writeFileSync(STATE, JSON.stringify({ pid: null, url: reuse, chainId: cfg.chainId }));
+    return;
+  }
   const root = resolve(import.meta.dirname, '..', '..');
   const bin = process.env.MASKORACLE_BIN ?? join(root, 'target', 'debug', 'maskoracle');
   const out = mkdtempSync(join(tmpdir(), 'maskoracle-web-'));
-  mkdirSync(resolve(import.meta.dirname, '..', 'test-results'), { recursive: true });
   const log = join(out, 'devnet.log');
   const fd = openSync(log, 'w');
   const child = spawn(bin, ['devnet', '--keep', '--workers', '3', '--faulty', '1', '--out', out], {

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { STATE } from './global-setup';
 
 export default async function globalTeardown() {
-  const { pid } = JSON.parse(readFileSync(STATE, 'utf8')) as { pid: number };
+  const { pid } = JSON.parse(readFileSync(STATE, 'utf8')) as { pid: number | null };
+  if (!pid) return;
   // SIGINT: the devnet stops its workers, keeper, anvil and IPFS node itself.
   try {
     process.kill(pid, 'SIGINT');

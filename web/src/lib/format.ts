@@ -47,3 +47,8 @@ export function labelName(kind: number | undefined, label: number): string {
   const shapes = ['background', 'circle', 'square', 'triangle'];
   return shapes[label] ?? `class ${label}`;
 }
+
+/** A transaction step's progress, in words. */
+export function progressText(p: { step: string; state: 'running' | 'done' | 'failed' }): string {
+  return p.state === 'running' ? `Working: ${p.step}…` : p.state === 'done' ? `Done: ${p.step}` : `Failed: ${p.step}`;
+}

@@ -13,7 +13,7 @@ function rgb(hex: string): [number, number, number] {
   return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
 }
 
-export function drawOverlay(canvas: HTMLCanvasElement, img: HTMLImageElement | null, r: CanonicalResult) {
+export function drawOverlay(canvas: HTMLCanvasElement, img: HTMLImageElement | null, r: CanonicalResult, labels: string[] = []) {
   const w = r.width || img?.naturalWidth || 1;
   const h = r.height || img?.naturalHeight || 1;
   canvas.width = w;
@@ -58,7 +58,7 @@ export function drawOverlay(canvas: HTMLCanvasElement, img: HTMLImageElement | n
     const [x0, y0, x1, y1] = d.bbox;
     ctx.strokeStyle = labelColour(d.label);
     ctx.strokeRect(x0 + line / 2, y0 + line / 2, x1 - x0 - line, y1 - y0 - line);
-    const text = `${d.label} ${(d.scoreBps / 100).toFixed(0)}%`;
+    const text = `${labels[d.label] ?? d.label} ${(d.scoreBps / 100).toFixed(0)}%`;
     const tw = ctx.measureText(text).width;
     ctx.fillStyle = labelColour(d.label);
     ctx.fillRect(x0, y0, tw + 8, parseInt(ctx.font, 10) + 6);

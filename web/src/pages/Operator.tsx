@@ -6,7 +6,7 @@ import { erc20Abi, parseUnits } from 'viem';
 import { taskHubAbi, workerRegistryAbi } from '../abi';
 import { useAccountState, useAppConfig, useChainNow, useModels } from '../hooks';
 import { useSender } from '../tx';
-import { countdown, tokens } from '../lib/format';
+import { countdown, progressText, tokens } from '../lib/format';
 
 function amount(s: string): bigint | null {
   if (!/^\d+(\.\d{0,18})?$/.test(s.trim())) return null;
@@ -45,7 +45,7 @@ export function OperatorPage() {
           <dt>Wallet tokens</dt>
           <dd>{tokens(a?.token)}</dd>
           <dt>Stake</dt>
-          <dd>{tokens(a?.info.stake)}</dd>
+          <dd data-testid="stake">{tokens(a?.info.stake)}</dd>
           <dt>Locked by live tasks</dt>
           <dd>{tokens(a?.info.locked)}</dd>
           <dt>Free stake</dt>
@@ -187,7 +187,7 @@ export function OperatorPage() {
       </div>
       {progress && (
         <p className="small" aria-live="polite" data-testid="progress">
-          {progress.state === 'running' ? '⏳' : '✓'} {progress.step}
+          {progressText(progress)}
         </p>
       )}
       {error && (

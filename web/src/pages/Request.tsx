@@ -6,7 +6,7 @@ import { parseEventLogs, parseUnits, type Hex } from 'viem';
 import { taskHubAbi } from '../abi';
 import { useAccountState, useAppConfig, useModels } from '../hooks';
 import { useSender } from '../tx';
-import { MODEL_KINDS, tokens } from '../lib/format';
+import { MODEL_KINDS, progressText, tokens } from '../lib/format';
 import { erc20Abi } from 'viem';
 
 function parseTokens(s: string): bigint | null {
@@ -200,7 +200,7 @@ export function RequestPage() {
 
         <div className="cost" aria-live="polite" data-testid="cost">
           <div>
-            Cost: <strong>{cost === null ? '…' : tokens(cost)}</strong> tokens (reward {tokens(rewardWei ?? undefined)} + fee {tokens(fee)}; the reward is refunded if the task fails)
+            Cost: <strong>{cost === null ? '…' : tokens(cost)}</strong> tokens (reward {tokens(rewardWei ?? undefined)} + fee {tokens(fee)}; refunded in full if the task fails)
           </div>
           {address && (
             <div className="small muted">
@@ -222,7 +222,7 @@ export function RequestPage() {
         </button>
         {progress && (
           <p className="small" aria-live="polite" data-testid="progress">
-            {progress.state === 'running' ? '⏳' : '✓'} {progress.step}
+            {progressText(progress)}
           </p>
         )}
         {error && (

@@ -2,11 +2,13 @@
 // deadlines counting down in chain time, and the result fetched by CID, its sha256 checked here
 // against the on-chain resultSha256, decoded and drawn over the image.
 import { useEffect, useRef, useState } from 'react';
-import { bytesToHex, hexToBytes, sha256, zeroAddress } from 'viem';
+import { hexToBytes, sha256, zeroAddress } from 'viem';
 import { useAppConfig, useChainNow, useModels, useTask } from '../hooks';
 import { CALLBACK_OUTCOMES, CONTRIBUTION_STATES, TASK_STATUS, WAIT_REASONS, countdown, short, tokens } from '../lib/format';
 import { cidOfSha256, parseCanonical, type CanonicalResult } from '../lib/canonical';
 import { drawOverlay, labelColour } from '../lib/overlay';
+
+const NO_LABELS: string[] = [];
 
 type Step = { key: string; title: string; state: 'done' | 'active' | 'pending' | 'failed'; body: React.ReactNode };
 
@@ -55,24 +57,24 @@ function useResult(cid: string | null, expected: string | null): Fetched | null 
   return f;
 }
 
-function Overlay({ src, result }: { src: string | null; result: CanonicalResult }) {
+function Overlay({ src, result, labels }: { src: string | null; result: CanonicalResult; labels: string[] }) {
   const ref = useRef<HTMLCanvasElement>(null);
   const [imgError, setImgError] = useState(false);
   useEffect(() => {
     const canvas = ref.current;
     if (!canvas) return;
     if (!src) {
-      drawOverlay(canvas, null, result);
+      drawOverlay(canvas, null, result, labels);
       return;
     }
     const img = new Image();
-    img.onload = () => drawOverlay(canvas, img, result);
+    img.onload = () => drawOverlay(canvas, img, result, labels);
     img.onerror = () => {
       setImgError(true);
-      drawOverlay(canvas, null, result);
+      drawOverlay(canvas, null, result, labels);
     };
     img.src = src;
-  }, [src, result]);
+  }, [src, result, labels]);
   return (
     <figure className="overlay">
       <canvas ref={ref} role="img" aria-label={`The image with ${result.detections.length} detections drawn over it`} data-testid="overlay" />
@@ -206,6 +208,16 @@ export function TaskPage({ id }: { id: bigint }) {
         <>
           Finalized: {(finalized.args.winners as string[]).length} winner(s) got {tokens(finalized.args.rewardEach)} + {tokens(finalized.args.slashShareEach)} each;{' '}
           {tokens(finalized.args.slashed)} slashed; fee {tokens(finalized.args.fee)} to the publisher.
+          {slashedSet.size > 0 && (
+            <div>
+              slashed:{' '}
+              {[...slashedSet].map((w) => (
+                <span key={w} className="mono chip">
+                  {short(w)}
+                </span>
+              ))}
+            </div>
+          )}
         </>
       ) : expired ? (
         <>Expired ({WAIT_REASONS[Number(expired.args.reason)]?.words}): {tokens(expired.args.refund)} refunded, {tokens(expired.args.slashed)} slashed.</>
@@ -266,6 +278,7 @@ export function TaskPage({ id }: { id: bigint }) {
           <div className="card" aria-live="polite">
             <h2>Result</h2>
             {!expected && <p>No result recorded yet.</p>}
+            {!fetched?.decoded && src && <img className="preview" src={src} alt="The input image" />}
             {cid && <p className="small mono wrap">ipfs://{cid}</p>}
             {fetched?.fetchError && <p role="alert" className="error">Cannot fetch the result: {fetched.fetchError}</p>}
             {fetched?.computed && (
@@ -282,7 +295,7 @@ export function TaskPage({ id }: { id: bigint }) {
                   status {fetched.decoded.status}, {fetched.decoded.width}×{fetched.decoded.height}, {fetched.decoded.detections.length} detection(s)
                   {fetched.decoded.truncated ? ' (truncated)' : ''}; {fetched.bytes?.length} bytes
                 </p>
-                <Overlay src={src} result={fetched.decoded} />
+                <Overlay src={src} result={fetched.decoded} labels={model?.labels ?? NO_LABELS} />
                 <table aria-label="Detections">
                   <thead>
                     <tr>
@@ -306,7 +319,7 @@ export function TaskPage({ id }: { id: bigint }) {
                     ))}
                   </tbody>
                 </table>
-                <p className="small muted mono wrap">model sha256 {bytesToHex(hexToBytes(fetched.decoded.modelSha256 as `0x${string}`)).slice(0, 20)}…</p>
+                <p className="small muted mono wrap">model sha256 {fetched.decoded.modelSha256.slice(0, 20)}…, input sha256 {fetched.decoded.inputSha256.slice(0, 20)}…</p>
               </>
             )}
           </div>
