@@ -170,6 +170,23 @@ test('operator page: stake, opt in and out, withdraw earnings', async ({ page })
   expect(errors).toEqual([]);
 });
 
+test('IPFS from the page: upload and fetch back a file of several blocks, same origin', async ({ page }) => {
+  const errors = watchConsole(page);
+  await open(page, '#/', null);
+  const r = await page.evaluate(async () => {
+    const data = new Uint8Array(700_000).map((_, i) => (i * 2654435761) >>> 24);
+    const body = new FormData();
+    body.append('file', new Blob([data]), 'big.bin');
+    const added = await (await fetch('api/v0/add?cid-version=1&raw-leaves=true&pin=true', { method: 'POST', body })).json();
+    const back = new Uint8Array(await (await fetch(`ui/cat/${added.Hash}`)).arrayBuffer());
+    return { cid: added.Hash as string, same: back.length === data.length && back.every((b, i) => b === data[i]) };
+  });
+  // 700,000 bytes in 256 KiB chunks: a UnixFS DAG (dag-pb root), not one raw block.
+  expect(r.cid.startsWith('bafybei')).toBe(true);
+  expect(r.same).toBe(true);
+  expect(errors).toEqual([]);
+});
+
 test('keyboard: the navigation and a form work without a mouse', async ({ page }) => {
   const errors = watchConsole(page);
   await open(page, '#/', null);
