@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { killGroup } from './global-teardown';
 
 export const STATE = resolve(import.meta.dirname, '..', 'test-results', 'devnet.json');
 
@@ -29,7 +30,10 @@ export default async function globalSetup() {
   const started = Date.now();
   const url = await new Promise<string>((ok, fail) => {
     let buf = '';
-    const timer = setTimeout(() => fail(new Error(`devnet not ready after 900 s; see ${log}`)), 900_000);
+    const timer = setTimeout(() => {
+      killGroup(child.pid!);
+      fail(new Error(`devnet not ready after 900 s; see ${log}`));
+    }, 900_000);
     child.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
       const m = buf.match(/web app: (http\S+)/);
@@ -40,6 +44,7 @@ export default async function globalSetup() {
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
+      killGroup(child.pid!);
       fail(new Error(`devnet exited with ${code} before serving the app; see ${log}\n${buf.slice(-2000)}`));
     });
   });

@@ -15,8 +15,17 @@ export default async function globalTeardown() {
     try {
       process.kill(pid, 0);
     } catch {
-      return;
+      break;
     }
   }
-  process.kill(-pid, 'SIGKILL');
+  killGroup(pid);
+}
+
+/** Kills what is left of the devnet's process group (it was started as the group's leader). */
+export function killGroup(pid: number) {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // Nothing left.
+  }
 }
