@@ -3,11 +3,18 @@
 // faulty worker slashed in the explorer, the audit, the operator page, phone width, keyboard.
 import { test, expect, type Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { STATE } from './global-setup';
 import { devAccount, installWallet } from './wallet';
 
-const devnet = JSON.parse(readFileSync(STATE, 'utf8')) as { url: string; chainId: number };
+const devnet = JSON.parse(readFileSync(STATE, 'utf8')) as {
+  url: string;
+  chainId: number;
+  bin?: string;
+  out?: string;
+  chain?: { rpcUrl?: string; deployment?: string; kuboUrl?: string };
+};
 const root = resolve(import.meta.dirname, '..', '..');
 const SHOTS = resolve(import.meta.dirname, '..', 'test-results', 'screenshots');
 const PHOTO = resolve(root, 'inference/tests/data/photos/astronaut.png');
@@ -185,6 +192,34 @@ test('IPFS from the page: upload and fetch back a file of several blocks, same o
   expect(r.cid.startsWith('bafybei')).toBe(true);
   expect(r.same).toBe(true);
   expect(errors).toEqual([]);
+});
+
+test('maskoracle ui serves the app against the same chain from its flags', async ({ page }) => {
+  const c = devnet.chain;
+  test.skip(!devnet.bin || !c?.rpcUrl || !c.deployment || !c.kuboUrl, 'needs the devnet started by the tests');
+  const errors = watchConsole(page);
+  const ui = spawn(devnet.bin!, [
+    'ui', '--rpc-url', c!.rpcUrl!, '--deployment', c!.deployment!, '--ipfs-backend', 'kubo', '--kubo-url', c!.kuboUrl!,
+    '--data-dir', `${devnet.out}/nodes/ui`, '--listen', '127.0.0.1:0',
+  ], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const url = await new Promise<string>((ok, fail) => {
+      let buf = '';
+      ui.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const m = buf.match(/^(http\S+)/m);
+        if (m) ok(m[1]);
+      });
+      ui.on('exit', (code) => fail(new Error(`maskoracle ui exited with ${code}`)));
+    });
+    await page.goto(`${url}#/explorer/tasks`);
+    await expect(page.getByRole('link', { name: '#1' })).toBeVisible();
+    await page.goto(`${url}#/task/1`);
+    await expect(page.getByTestId('sha-check')).toContainText('sha256 checked in this browser');
+    expect(errors).toEqual([]);
+  } finally {
+    ui.kill('SIGINT');
+  }
 });
 
 test('keyboard: the navigation and a form work without a mouse', async ({ page }) => {

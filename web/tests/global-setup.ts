@@ -28,6 +28,7 @@ export default async function globalSetup() {
     detached: true,
   });
   const started = Date.now();
+  let printed = '';
   const url = await new Promise<string>((ok, fail) => {
     let buf = '';
     const timer = setTimeout(() => {
@@ -38,6 +39,7 @@ export default async function globalSetup() {
       buf += d.toString();
       const m = buf.match(/web app: (http\S+)/);
       if (m) {
+        printed = buf;
         clearTimeout(timer);
         ok(m[1]);
       }
@@ -50,6 +52,9 @@ export default async function globalSetup() {
   });
   child.stdout!.resume();
   const cfg = await (await fetch(new URL('config.json', url))).json();
-  writeFileSync(STATE, JSON.stringify({ pid: child.pid, url, out, log, chainId: cfg.chainId, setupSeconds: (Date.now() - started) / 1000 }));
+  // What `maskoracle ui` needs to serve the same chain (the devnet prints it for other shells).
+  const env = (name: string) => printed.match(new RegExp(`${name}=(\\S+)`))?.[1];
+  const chain = { rpcUrl: env('MASKORACLE_RPC_URL'), deployment: env('MASKORACLE_DEPLOYMENT'), kuboUrl: env('MASKORACLE_IPFS__KUBO_URL') };
+  writeFileSync(STATE, JSON.stringify({ pid: child.pid, url, out, log, bin, chain, chainId: cfg.chainId, setupSeconds: (Date.now() - started) / 1000 }));
   console.log(`devnet up in ${((Date.now() - started) / 1000).toFixed(0)} s: ${url}`);
 }
