@@ -46,6 +46,49 @@ const MAX_CAT: u64 = 64 * 1024 * 1024;
 /// Largest JSON-RPC body forwarded.
 const MAX_RPC_BODY: usize = 8 * 1024 * 1024;
 
+/// The JSON-RPC methods `/rpc` forwards: reads, fee estimates and signed transactions. Anything
+/// else (admin, debug, `anvil_*`, unsigned `eth_sendTransaction`) is refused here, so serving the
+/// app does not expose the node's other methods.
+const RPC_METHODS: &[&str] = &[
+    "eth_blockNumber",
+    "eth_call",
+    "eth_chainId",
+    "eth_estimateGas",
+    "eth_feeHistory",
+    "eth_gasPrice",
+    "eth_getBalance",
+    "eth_getBlockByHash",
+    "eth_getBlockByNumber",
+    "eth_getCode",
+    "eth_getLogs",
+    "eth_getStorageAt",
+    "eth_getTransactionByHash",
+    "eth_getTransactionCount",
+    "eth_getTransactionReceipt",
+    "eth_maxPriorityFeePerGas",
+    "eth_sendRawTransaction",
+    "net_version",
+    "web3_clientVersion",
+];
+
+/// The first method of a JSON-RPC request or batch that `/rpc` does not forward, if any
+/// (`Err` when the body is not JSON-RPC at all).
+fn refused_method(body: &[u8]) -> Result<Option<String>, ()> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| ())?;
+    let calls = match &v {
+        serde_json::Value::Array(a) if !a.is_empty() => a.iter().collect::<Vec<_>>(),
+        serde_json::Value::Object(_) => vec![&v],
+        _ => return Err(()),
+    };
+    for c in calls {
+        let m = c.get("method").and_then(|m| m.as_str()).ok_or(())?;
+        if !RPC_METHODS.contains(&m) {
+            return Ok(Some(m.to_owned()));
+        }
+    }
+    Ok(None)
+}
+
 /// Errors of the UI server.
 #[derive(Debug, thiserror::Error)]
 pub enum UiError {
@@ -202,6 +245,18 @@ async fn rpc(State(ui): State<Arc<Ui>>, body: Bytes) -> Response {
     if body.len() > MAX_RPC_BODY {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request too large").into_response();
     }
+    match refused_method(&body) {
+        Err(()) => return (StatusCode::BAD_REQUEST, "not a JSON-RPC request").into_response(),
+        Ok(Some(m)) => {
+            return Json(serde_json::json!({
+                "jsonrpc": "2.0",
+                "id": null,
+                "error": {"code": -32601, "message": format!("{m} is not served by the web app's RPC proxy")},
+            }))
+            .into_response()
+        }
+        Ok(None) => {}
+    }
     let sent = ui
         .http
         .post(ui.rpc_url.clone())
@@ -277,4 +332,42 @@ async fn asset(uri: Uri) -> Response {
         file.data,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refused_method;
+
+    #[test]
+    fn the_rpc_proxy_forwards_reads_and_signed_transactions_only() {
+        let one = |m: &str| format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{m}","params":[]}}"#);
+        for m in [
+            "eth_call",
+            "eth_getLogs",
+            "eth_sendRawTransaction",
+            "eth_chainId",
+        ] {
+            assert_eq!(refused_method(one(m).as_bytes()), Ok(None), "{m}");
+        }
+        for m in [
+            "anvil_setBalance",
+            "eth_sendTransaction",
+            "debug_traceCall",
+            "admin_peers",
+        ] {
+            assert_eq!(
+                refused_method(one(m).as_bytes()),
+                Ok(Some(m.to_owned())),
+                "{m}"
+            );
+        }
+        let batch = format!("[{},{}]", one("eth_call"), one("anvil_mine"));
+        assert_eq!(
+            refused_method(batch.as_bytes()),
+            Ok(Some("anvil_mine".into()))
+        );
+        assert_eq!(refused_method(b"[]"), Err(()));
+        assert_eq!(refused_method(b"not json"), Err(()));
+        assert_eq!(refused_method(br#"{"id":1}"#), Err(()));
+    }
 }
