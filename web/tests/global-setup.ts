@@ -1,8 +1,7 @@
 // Starts one real devnet (`maskoracle devnet --keep`: anvil, contracts, embedded IPFS, 3 workers
 // of which the last is faulty, a keeper, one demo request) and waits for the URL of its web app.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { killGroup } from './global-teardown';
 
@@ -19,7 +18,10 @@ export default async function globalSetup() {
   }
   const root = resolve(import.meta.dirname, '..', '..');
   const bin = process.env.MASKORACLE_BIN ?? join(root, 'target', 'debug', 'maskoracle');
-  const out = mkdtempSync(join(tmpdir(), 'maskoracle-web-'));
+  // The devnet's folder (deployment, logs, IPFS repository), replaced on each run.
+  const out = resolve(import.meta.dirname, '..', 'test-results', 'devnet');
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
   const log = join(out, 'devnet.log');
   const fd = openSync(log, 'w');
   const child = spawn(bin, ['devnet', '--keep', '--workers', '3', '--faulty', '1', '--out', out], {
