@@ -8,7 +8,7 @@ ENV := . .toolchain/env.sh &&
 # Gas snapshot: unit tests only, so fuzz/invariant run counts (profile-dependent) do not enter it.
 SNAPSHOT_ARGS := --no-match-test "testFuzz|invariant" --no-match-path "test/invariant/*"
 
-.PHONY: help setup demo test test-forge test-rust lint bench snapshot clean
+.PHONY: help setup demo test test-forge test-rust test-web lint bench snapshot clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -19,7 +19,7 @@ setup: ## install and cache the toolchain (npm, libtorch, torchvision sources)
 demo: setup ## the main job: a local devnet, workers, one real segmentation delivered on chain
 	@scripts/demo
 
-test: setup test-forge test-rust ## the whole test suite (what CI runs)
+test: setup test-forge test-rust test-web ## the whole test suite (what CI runs)
 
 test-forge:
 	$(ENV) forge build
@@ -28,6 +28,11 @@ test-forge:
 
 test-rust:
 	$(ENV) cargo test --workspace
+
+# The web app: build it (the debug binary serves web/dist from disk), ABI drift, unit and browser tests.
+test-web:
+	@scripts/setup --browser
+	$(ENV) cargo build -p maskoracle --bin maskoracle && cd web && npm run build && node scripts/test.mjs
 
 snapshot: setup ## rewrite the committed gas snapshot
 	$(ENV) FOUNDRY_PROFILE=default forge snapshot $(SNAPSHOT_ARGS)

@@ -66,6 +66,8 @@ pub enum Command {
     Audit(crate::audit::AuditArgs),
     /// Run a whole local network (anvil, contracts, IPFS, workers, keeper) and one demo request.
     Devnet(crate::devnet::DevnetArgs),
+    /// Serve the web app (request, task timeline, explorer, operator page) against a chain.
+    Ui(crate::ui::UiArgs),
 }
 
 impl Cli {
@@ -199,5 +201,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Request(args) => crate::request::run(*args).await,
         Command::Audit(args) => crate::audit::run(args).await,
         Command::Devnet(args) => crate::devnet::run(args).await,
+        Command::Ui(args) => crate::ui::run(args).await,
     }
 }

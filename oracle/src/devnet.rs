@@ -1449,6 +1449,10 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         ));
         say.plain(format!("  contracts: TaskHub {hub}, WorkerRegistry {}, ModelRegistry {}, ExampleConsumer {consumer}, token {}", deployment.worker_registry, deployment.model_registry, deployment.token));
         say.plain(format!("  logs: {}", env.logs.display()));
+        say.plain(format!(
+            "  web app: {}",
+            crate::ui::serve_local(&rpc, &c, &storage).await?
+        ));
         kept.store(true, Ordering::SeqCst);
         // Runs until SIGINT/SIGTERM (see `run`), which drops the network.
         std::future::pending::<()>().await;

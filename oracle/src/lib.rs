@@ -18,4 +18,5 @@ pub mod segment;
 pub mod shutdown;
 pub mod state;
 pub mod storage;
+pub mod ui;
 pub mod worker;
