@@ -17,6 +17,9 @@ pub struct DoctorReport {
     pub cpu_capability: String,
     /// Result of a small libtorch computation (sum of squares of 0..10, expected 285).
     pub libtorch_check: i64,
+    /// The pinned input fetch policy (size, time, attempts, redirects): part of the execution
+    /// profile, the same for every worker.
+    pub fetch_policy: crate::storage::FetchPolicy,
 }
 
 /// Builds the report by querying libtorch.
@@ -29,6 +32,7 @@ pub fn report() -> anyhow::Result<DoctorReport> {
         numerics: profile.numerics.name(),
         cpu_capability: profile.cpu_capability.clone(),
         libtorch_check: maskoracle_inference::torch_sum_of_squares(10)?,
+        fetch_policy: crate::storage::FETCH_POLICY,
     })
 }
 
@@ -45,6 +49,14 @@ pub fn run(json: bool) -> anyhow::Result<()> {
         println!("numerics          {}", r.numerics);
         println!("cpu capability    {}", r.cpu_capability);
         println!("libtorch check    {} (expected 285)", r.libtorch_check);
+        let f = &r.fetch_policy;
+        println!(
+            "fetch policy      {} MiB, {} s per attempt, {} attempts, {} redirects",
+            f.max_input_bytes / (1024 * 1024),
+            f.attempt_timeout_ms / 1000,
+            f.attempts,
+            f.max_redirects
+        );
     }
     anyhow::ensure!(r.libtorch_check == 285, "libtorch returned a wrong result");
     Ok(())
