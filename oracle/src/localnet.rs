@@ -538,7 +538,7 @@ impl LocalNetBuilder {
             for i in 1..=self.workers {
                 let tx = net.signer(i)?;
                 let d = net.deployment.clone();
-                let (stake, model) = (self.stake, net.model);
+                let (stake, model) = (self.stake, net.published.as_ref().map(|_| net.model));
                 jobs.push(tokio::spawn(async move {
                     let a = tx
                         .send(
@@ -558,19 +558,24 @@ impl LocalNetBuilder {
                             WorkerRegistry::stakeCall { amount: stake }.abi_encode(),
                         )
                         .await?;
-                    let o = tx
-                        .send(
-                            "optIn",
-                            d.worker_registry,
-                            WorkerRegistry::optInCall { modelId: model }.abi_encode(),
-                        )
-                        .await?;
-                    anyhow::Ok([a, s, o])
+                    let mut mined = vec![a, s];
+                    // Opted in to the model registered above (none: staked only).
+                    if let Some(model) = model {
+                        mined.push(
+                            tx.send(
+                                "optIn",
+                                d.worker_registry,
+                                WorkerRegistry::optInCall { modelId: model }.abi_encode(),
+                            )
+                            .await?,
+                        );
+                    }
+                    anyhow::Ok(mined)
                 }));
             }
             let mut sums = [(0u32, 0u64); 3];
             for j in jobs {
-                let mined: [Mined; 3] = j.await.map_err(anyhow::Error::from)??;
+                let mined: Vec<Mined> = j.await.map_err(anyhow::Error::from)??;
                 for (s, m) in sums.iter_mut().zip(mined.iter()) {
                     s.0 += 1;
                     s.1 += m.gas_used;
@@ -583,6 +588,7 @@ impl LocalNetBuilder {
             ]
             .iter()
             .zip(sums)
+            .filter(|(_, (txs, _))| *txs > 0)
             {
                 setup_gas.push(GasStep {
                     step: (*label).into(),
