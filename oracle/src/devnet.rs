@@ -8,7 +8,10 @@
 //! and sends a demo request for a bundled sample image through the example consumer contract
 //! (account 0 owns it). It prints the hub's events as they are mined (draw, commits, consensus,
 //! result, reveals, settlement, stake release, callback), then a table per worker, the overlay
-//! and canonical result it wrote, the result CID and the gas used per step.
+//! and canonical result it wrote, the result CID and the gas used per step. The set-up (anvil,
+//! deployment, IPFS, model, staking, node processes) is [`crate::localnet::LocalNet`], the same
+//! builder the integration tests and the benchmarks use; the live display reads the events
+//! through [`crate::events::Sources`].
 //!
 //! `--faulty K` makes the last K workers commit a deliberately wrong result (the worker's devnet
 //! test switch appends a fixed marker to the canonical result, so cheaters agree with each

@@ -1140,10 +1140,21 @@ impl LocalNet {
         Ok(v.as_bool().unwrap_or(false))
     }
 
-    /// Replaces the last `depth` blocks with as many empty ones (`anvil_reorg`): their
-    /// transactions are dropped, block hashes change.
+    /// Replaces the last `depth` blocks with as many empty ones (`anvil_reorg`, parameters as
+    /// alloy's `AnvilApi` sends them): their transactions are dropped, block hashes change, the
+    /// head stays at the same height.
     pub async fn reorg(&self, depth: u64) -> Result<(), LocalNetError> {
-        self.anvil_rpc("anvil_reorg", serde_json::json!([depth, []]))
+        self.anvil_rpc(
+            "anvil_reorg",
+            serde_json::json!({"depth": depth, "tx_block_pairs": []}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Drops the last `depth` blocks (`anvil_rollback`): the head goes back `depth` blocks.
+    pub async fn rollback(&self, depth: u64) -> Result<(), LocalNetError> {
+        self.anvil_rpc("anvil_rollback", serde_json::json!([depth]))
             .await?;
         Ok(())
     }

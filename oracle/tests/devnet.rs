@@ -302,6 +302,22 @@ async fn a_local_net_with_manual_mining_mines_only_on_demand_and_reverts_to_a_sn
     assert_eq!(head().await, h0 + 3);
     assert!(net.revert_to(snap).await.expect("revert"));
     assert_eq!(head().await, h0);
+    // A reorg keeps the height and changes the hashes of the replaced blocks.
+    net.mine(2).await.expect("mine");
+    let provider = &net.c.provider;
+    let hash_of = |n: u64| async move {
+        provider
+            .get_block_by_number(n.into())
+            .await
+            .expect("block")
+            .expect("mined")
+            .header
+            .hash
+    };
+    let before = hash_of(h0 + 2).await;
+    net.reorg(1).await.expect("anvil_reorg");
+    assert_eq!(head().await, h0 + 2);
+    assert_ne!(hash_of(h0 + 2).await, before, "the top block was replaced");
     for i in 1..=2 {
         let info = net
             .c
