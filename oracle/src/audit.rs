@@ -137,15 +137,6 @@ pub async fn events(c: &Contracts, from: u64) -> anyhow::Result<Vec<EventLog>> {
         .await
 }
 
-/// The task a hub or registry event is about (registry stake events name theirs).
-fn task_of(e: &EventLog) -> Option<U256> {
-    match &e.event {
-        OracleEvent::Registry(R::StakesLocked(x)) => Some(x.taskId),
-        OracleEvent::Registry(R::StakesReleased(x)) => Some(x.taskId),
-        _ => e.task_id(),
-    }
-}
-
 /// Rebuilds the tasks found in the events from `from` (optionally one task only).
 pub async fn rebuild(
     c: &Contracts,
@@ -155,7 +146,7 @@ pub async fn rebuild(
     let mut tasks: BTreeMap<U256, TaskAudit> = BTreeMap::new();
     let mut releases: HashMap<U256, (Vec<Address>, U256, U256)> = HashMap::new();
     for ev in events(c, from).await? {
-        let Some(id) = task_of(&ev) else {
+        let Some(id) = ev.about_task() else {
             continue;
         };
         if only.is_some_and(|o| o != id) {

@@ -617,13 +617,7 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         let head = provider.get_block_number().await?;
         if head >= cursor {
             for ev in sources.read(&provider, cursor, head, 2_000).await? {
-                let task = match &ev.event {
-                    OracleEvent::Vrf(V::SeedRequested(e)) => Some(e.taskId),
-                    OracleEvent::Vrf(V::SeedFulfilled(e)) => Some(e.taskId),
-                    OracleEvent::Registry(R::StakesLocked(e)) => Some(e.taskId),
-                    OracleEvent::Registry(R::StakesReleased(e)) => Some(e.taskId),
-                    _ => ev.task_id(),
-                };
+                let task = ev.about_task();
                 if task != Some(task_id) {
                     continue;
                 }

@@ -181,6 +181,21 @@ impl EventLog {
         }
     }
 
+    /// The task the event is about, for the task events of every source: the hub's (as
+    /// [`EventLog::task_id`]), the registry's stake locks and releases, the VRF source's seed
+    /// requests and fulfilments.
+    pub fn about_task(&self) -> Option<U256> {
+        use VrfRandomness::VrfRandomnessEvents as V;
+        use WorkerRegistry::WorkerRegistryEvents as R;
+        match &self.event {
+            OracleEvent::Registry(R::StakesLocked(e)) => Some(e.taskId),
+            OracleEvent::Registry(R::StakesReleased(e)) => Some(e.taskId),
+            OracleEvent::Vrf(V::SeedRequested(e)) => Some(e.taskId),
+            OracleEvent::Vrf(V::SeedFulfilled(e)) => Some(e.taskId),
+            _ => self.task_id(),
+        }
+    }
+
     /// Whether the event settles its task (finalized or expired).
     pub fn is_settlement(&self) -> bool {
         matches!(
@@ -405,6 +420,22 @@ mod tests {
             s.decode(&pending),
             Err(EventError::Unmined { .. })
         ));
+    }
+
+    #[test]
+    fn registry_stake_events_are_about_their_task_but_not_hub_task_events() {
+        let s = sources();
+        let ev = WorkerRegistry::StakesLocked {
+            taskId: U256::from(4),
+            workers: vec![Address::repeat_byte(5)],
+            amountEach: U256::from(100),
+        };
+        let e = s
+            .decode(&log(s.registry, ev.encode_log_data(), Some(8)))
+            .expect("decodes")
+            .expect("a registry event");
+        assert_eq!(e.about_task(), Some(U256::from(4)));
+        assert_eq!(e.task_id(), None);
     }
 
     #[test]
