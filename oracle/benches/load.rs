@@ -1,6 +1,6 @@
 //! Load run: many requests through the example consumer against five workers on the devnet set-up
 //! (anvil with 0.25 s blocks, the real contracts, one embedded IPFS node behind the Kubo-RPC
-//! facade, the shipped model; see `tests/support/net.rs`).
+//! facade, the shipped model; set up by `maskoracle::localnet::LocalNet`).
 //!
 //! Workers are dev accounts 1..=5 (each also keeps: finalizes and expires). Account 0 owns the
 //! example consumer and sends every request through `ExampleConsumer.requestSegmentation`
@@ -27,21 +27,35 @@
 //! `LOAD_DEADLINE_S` (default 2400: the longest wait for a phase after its last request),
 //! `LOAD_CALLBACK_GAS` and `LOAD_KEEP_LOGS` (a folder to copy the worker logs to) change the run.
 
-#[path = "../tests/support/net.rs"]
-mod net;
-
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, ProviderBuilder};
-use alloy::rpc::types::{Filter, TransactionRequest};
-use alloy::sol_types::{SolCall, SolEvent};
+use alloy::rpc::types::TransactionRequest;
+use alloy::sol_types::SolCall;
 use maskoracle::audit::TaskAudit;
-use maskoracle::bindings::{status, wait_reason, ExampleConsumer, TaskHub};
+use maskoracle::bindings::hub::TaskHub::TaskHubEvents as H;
+use maskoracle::bindings::{ExampleConsumer, TaskHub};
 use maskoracle::chain::{tokens, TxSender, TxSettings};
-use net::{root, scene, Net, Setup};
+use maskoracle::events::{CallbackOutcome, OracleEvent, Sources, TaskStatus, WaitReason};
+use maskoracle::localnet::{LocalNet, Mining};
+
+type Net = LocalNet;
+
+/// Workspace root.
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// A bundled test scene.
+fn scene(n: u32) -> std::path::PathBuf {
+    root().join(format!("inference/tests/data/scenes/scene_9001_{n:04}.png"))
+}
 
 const WORKERS: u32 = 5;
 const BASELINE_RUNS: usize = 5;
@@ -79,7 +93,7 @@ fn sorted(mut v: Vec<f64>) -> Vec<f64> {
 #[derive(Default, Clone, Copy)]
 struct Seen {
     requested: Option<(Instant, u64)>,
-    callback: Option<(Instant, u64, u8)>,
+    callback: Option<(Instant, u64, CallbackOutcome)>,
     terminal: Option<(Instant, bool)>,
 }
 
@@ -105,44 +119,45 @@ impl Poller {
         if head < self.cursor {
             return;
         }
-        let f = Filter::new()
-            .address(net.c.deployment.task_hub)
-            .event_signature(vec![
-                TaskHub::TaskRequested::SIGNATURE_HASH,
-                TaskHub::CallbackAttempted::SIGNATURE_HASH,
-                TaskHub::TaskFinalized::SIGNATURE_HASH,
-                TaskHub::TaskExpired::SIGNATURE_HASH,
-            ])
-            .from_block(self.cursor)
-            .to_block(head);
-        let Ok(logs) = net.c.provider.get_logs(&f).await else {
+        let hub = Sources {
+            hub: net.c.deployment.task_hub,
+            ..Sources::default()
+        };
+        let Ok(events) = hub.read(&net.c.provider, self.cursor, head, 2_000).await else {
             return;
         };
         let now = Instant::now();
-        for log in logs {
-            let (Some(topic), Some(t)) = (log.topic0().copied(), log.topics().get(1)) else {
+        for ev in events {
+            let Some(id) = ev.task_id() else {
                 continue;
             };
-            let s = self.seen.entry(U256::from_be_bytes(t.0)).or_default();
-            let block = log.block_number.unwrap_or_default();
-            if topic == TaskHub::TaskRequested::SIGNATURE_HASH {
-                s.requested.get_or_insert((now, block));
-            } else if topic == TaskHub::CallbackAttempted::SIGNATURE_HASH {
-                let outcome = log
-                    .log_decode::<TaskHub::CallbackAttempted>()
-                    .map(|l| l.inner.data.outcome)
-                    .unwrap_or_default();
-                s.callback.get_or_insert((now, block, outcome));
-            } else {
-                let finalized = topic == TaskHub::TaskFinalized::SIGNATURE_HASH;
-                s.terminal.get_or_insert((now, finalized));
+            let block = ev.block;
+            let OracleEvent::Hub(e) = ev.event else {
+                continue;
+            };
+            let s = self.seen.entry(id).or_default();
+            match e {
+                H::TaskRequested(_) => {
+                    s.requested.get_or_insert((now, block));
+                }
+                H::CallbackAttempted(c) => {
+                    s.callback
+                        .get_or_insert((now, block, CallbackOutcome::from(c.outcome)));
+                }
+                H::TaskFinalized(_) => {
+                    s.terminal.get_or_insert((now, true));
+                }
+                H::TaskExpired(_) => {
+                    s.terminal.get_or_insert((now, false));
+                }
+                _ => {}
             }
         }
         self.cursor = head + 1;
     }
 
     /// Request -> callback of `id`, in seconds and blocks, once both were seen.
-    fn latency(&self, id: &U256) -> Option<(f64, u64, u8)> {
+    fn latency(&self, id: &U256) -> Option<(f64, u64, CallbackOutcome)> {
         let s = self.seen.get(id)?;
         let ((r, rb), (c, cb, outcome)) = (s.requested?, s.callback?);
         Some((
@@ -290,7 +305,7 @@ async fn run_phase(
         Mode::Burst => "burst",
     };
     let consumer = net.c.deployment.example_consumer;
-    let before = net.last_task().await;
+    let before = net.last_task().await.expect("taskCount");
     let n = inputs.len();
     let ids: Vec<U256> = (1..=n as u64).map(|k| before + U256::from(k)).collect();
     let calls: Vec<Vec<u8>> = inputs
@@ -377,17 +392,16 @@ async fn run_phase(
             }
             None => {
                 let st = net.c.hub.taskState(*id).call().await;
-                let (s, r) = st.map(|s| (s.status, s.reason)).unwrap_or((0, 0));
-                p.stuck
-                    .push((*id, format!("{} / {}", status::name(s), wait_reason(r))));
+                let (s, r) = st
+                    .map(|s| (TaskStatus::from(s.status), WaitReason::from(s.reason)))
+                    .unwrap_or_default();
+                p.stuck.push((*id, format!("{s} / {r}")));
             }
         }
         if let Some((s, b, outcome)) = poller.latency(id) {
             p.lat.push(s);
             p.lat_blocks.push(b as f64);
-            *p.callbacks
-                .entry(maskoracle::bindings::callback_outcome(outcome))
-                .or_default() += 1;
+            *p.callbacks.entry(outcome.name()).or_default() += 1;
         }
     }
     if let (Some(f), Some(l)) = (first, last) {
@@ -448,10 +462,10 @@ fn print_phase(p: &Phase, baseline: f64, audit: &[TaskAudit], names: &HashMap<St
         for pr in &t.problems {
             println!("      task {}: {pr}", t.task_id);
         }
-        if t.callback.as_deref().is_some_and(|c| c != "Succeeded") {
+        if t.callback.is_some_and(|c| c != CallbackOutcome::Succeeded) {
             println!(
                 "      callback {}: task {}, input {} ({}), status {:?}, summary {} bytes",
-                t.callback.as_deref().unwrap_or_default(),
+                t.callback.unwrap_or_default(),
                 t.task_id,
                 t.input,
                 names.get(&t.input).map(String::as_str).unwrap_or("?"),
@@ -479,13 +493,18 @@ async fn main() {
         })
         .collect();
     let t_setup = Instant::now();
-    let mut net = Net::start(Setup {
-        workers: WORKERS,
-        block_time: 0.25,
-    })
-    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut net = LocalNet::builder(dir.path())
+        .root(root())
+        .mining(Mining::Interval(0.25))
+        .model(root().join("inference/models/shapes-maskrcnn"))
+        .workers(WORKERS)
+        .binary(env!("CARGO_BIN_EXE_maskoracle"))
+        .build()
+        .await
+        .expect("local network");
     for i in 1..=WORKERS {
-        net.spawn_worker(i, &[]);
+        net.spawn_worker(i, &[]).expect("spawn worker");
     }
     let tx = TxSender::spawn(
         &net.rpc,
@@ -586,11 +605,11 @@ async fn main() {
     let all: Vec<U256> = results.iter().flat_map(|p| p.ids.clone()).collect();
     let audited: Vec<&TaskAudit> = audit.iter().filter(|t| all.contains(&t.task_id)).collect();
     let problems: usize = audited.iter().map(|t| t.problems.len()).sum();
-    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    let mut outcomes: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut slashed = 0usize;
     let mut drawn: BTreeMap<Address, usize> = BTreeMap::new();
     for t in &audited {
-        *outcomes.entry(t.outcome.clone()).or_default() += 1;
+        *outcomes.entry(t.outcome.name()).or_default() += 1;
         slashed += t.slashed_workers.len();
         for w in &t.drawn {
             *drawn.entry(*w).or_default() += 1;

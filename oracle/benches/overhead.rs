@@ -8,17 +8,13 @@
 //! at a time (no queueing); the first task (model download and load) is a warm-up and not
 //! counted. Run: `make bench` (or `cargo bench -p maskoracle --bench overhead`).
 
-#[path = "../tests/support/net.rs"]
-mod net;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::U256;
-use alloy::providers::Provider;
 use alloy::sol_types::SolCall;
 use maskoracle::bindings::TaskHub;
 use maskoracle::chain::{tokens, TxSender, TxSettings};
-use net::{scene, Net, Setup};
+use maskoracle::localnet::{LocalNet, Mining};
 
 const TASKS: usize = 21;
 const TARGET_MS: f64 = 50.0;
@@ -38,17 +34,38 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
+/// Workspace root.
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// A bundled test scene.
+fn scene(n: u32) -> std::path::PathBuf {
+    root().join(format!("inference/tests/data/scenes/scene_9001_{n:04}.png"))
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let mut net = Net::start(Setup {
-        workers: 3,
-        block_time: 0.0,
-    })
-    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut net = LocalNet::builder(dir.path())
+        .root(root())
+        .mining(Mining::Auto)
+        .model(root().join("inference/models/shapes-maskrcnn"))
+        .workers(3)
+        .binary(env!("CARGO_BIN_EXE_maskoracle"))
+        .build()
+        .await
+        .expect("local network");
     net.worker_env
         .push(("MASKORACLE_WORKER__POLL_INTERVAL_MS".into(), "10".into()));
+    // The node's own overhead, not the confirmation wait: act on the head (automine).
+    net.worker_env
+        .push(("MASKORACLE_WORKER__CONFIRMATIONS".into(), "1".into()));
     for i in 1..=3 {
-        net.spawn_worker(i, &[]);
+        net.spawn_worker(i, &[]).expect("spawn worker");
     }
     let tx = TxSender::spawn(
         &net.rpc,
@@ -94,26 +111,23 @@ async fn main() {
         let at = unix_ms();
         // The seed block (request block + 1) at once, and one more so that the seed block's
         // hash is readable (`blockhash` of an earlier block).
-        for _ in 0..2 {
-            let _: String = net
-                .c
-                .provider
-                .raw_request("evm_mine".into(), ())
-                .await
-                .expect("evm_mine");
-        }
-        let id = net.last_task().await;
+        net.mine(2).await.expect("anvil_mine");
+        let id = net.last_task().await.expect("taskCount");
         requested.push((id, at));
         net.wait_for("settlement", Duration::from_secs(300), || async {
-            (net.status(id).await >= 3).then_some(())
+            net.status(id)
+                .await
+                .is_ok_and(|s| s.is_terminal())
+                .then_some(())
         })
-        .await;
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", net.logs()));
         eprintln!("task {id} settled");
     }
     let mut samples: Vec<f64> = Vec::new();
     let mut inference: Vec<f64> = Vec::new();
     for i in 1..=3 {
-        net.stop_worker(i).await;
+        net.stop_worker(i).await.expect("worker stops");
         let data_dir = net.worker_dir(i);
         let out = net
             .ok(&[
@@ -125,7 +139,8 @@ async fn main() {
                 "status",
                 "--json",
             ])
-            .await;
+            .await
+            .expect("worker status");
         let v: serde_json::Value = serde_json::from_str(&out).expect("status json");
         for t in v["timings"].as_array().cloned().unwrap_or_default() {
             let id: U256 = t["task"].as_str().expect("task").parse().expect("id");

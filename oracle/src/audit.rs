@@ -13,13 +13,13 @@ use std::collections::{BTreeMap, HashMap};
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
-use alloy::rpc::types::Filter;
-use alloy::sol_types::SolEvent;
 use clap::Args;
 use serde::Serialize;
 
-use crate::bindings::{callback_outcome, wait_reason, TaskHub, WorkerRegistry};
+use crate::bindings::hub::TaskHub::TaskHubEvents as H;
+use crate::bindings::worker_registry::WorkerRegistry::WorkerRegistryEvents as R;
 use crate::chain::Contracts;
+use crate::events::{CallbackOutcome, EventLog, OracleEvent, Sources, TaskStatus, WaitReason};
 use crate::node_cli::NodeArgs;
 
 /// Arguments of `maskoracle audit`.
@@ -61,7 +61,7 @@ pub struct Settlement {
     /// Refund to the requester (expired).
     pub refund: U256,
     /// Why it expired.
-    pub expiry_reason: Option<String>,
+    pub expiry_reason: Option<WaitReason>,
 }
 
 /// One task, rebuilt from events.
@@ -113,37 +113,31 @@ pub struct TaskAudit {
     /// Workers whose stake was slashed (from the stake release).
     pub slashed_workers: Vec<Address>,
     /// Callback outcome.
-    pub callback: Option<String>,
+    pub callback: Option<CallbackOutcome>,
     /// Credits made by the settlement, by account (rebuilt).
     pub credits: BTreeMap<Address, U256>,
     /// Slashed stake the settlement put in the hub's reserve (an expiry after a quorum).
     pub to_reserve: U256,
-    /// `Finalized`, `Failed` or still open.
-    pub outcome: String,
+    /// The task's status on chain now: `Finalized`, `Failed` or still open.
+    pub outcome: TaskStatus,
     /// Result of `--recompute` (`match`, `mismatch: ...`, or why it could not run).
     pub recompute: Option<String>,
     /// What does not add up (empty: the settlement checks out).
     pub problems: Vec<String>,
 }
 
-/// Reads every hub and registry log from `from` to the head, in chunks.
-pub async fn logs(c: &Contracts, from: u64) -> anyhow::Result<Vec<alloy::rpc::types::Log>> {
+/// The chunk of blocks one log query asks for.
+const LOG_CHUNK: u64 = 2_000;
+
+/// Reads every hub and registry event from `from` to the head.
+pub async fn events(c: &Contracts, from: u64) -> anyhow::Result<Vec<EventLog>> {
     let head = c.provider.get_block_number().await?;
-    let mut out = Vec::new();
-    let mut start = from;
-    while start <= head {
-        let end = head.min(start + 1999);
-        let f = Filter::new()
-            .address(vec![c.deployment.task_hub, c.deployment.worker_registry])
-            .from_block(start)
-            .to_block(end);
-        out.extend(c.provider.get_logs(&f).await?);
-        start = end + 1;
-    }
-    Ok(out)
+    Sources::hub_and_registry(&c.deployment)
+        .read(&c.provider, from, head, LOG_CHUNK)
+        .await
 }
 
-/// Rebuilds the tasks found in the logs from `from` (optionally one task only).
+/// Rebuilds the tasks found in the events from `from` (optionally one task only).
 pub async fn rebuild(
     c: &Contracts,
     from: u64,
@@ -151,13 +145,9 @@ pub async fn rebuild(
 ) -> anyhow::Result<Vec<TaskAudit>> {
     let mut tasks: BTreeMap<U256, TaskAudit> = BTreeMap::new();
     let mut releases: HashMap<U256, (Vec<Address>, U256, U256)> = HashMap::new();
-    for log in logs(c, from).await? {
-        let Some(topic) = log.topic0().copied() else {
+    for ev in events(c, from).await? {
+        let Some(id) = ev.about_task() else {
             continue;
-        };
-        let id = match log.topics().get(1) {
-            Some(t) => U256::from_be_bytes(t.0),
-            None => continue,
         };
         if only.is_some_and(|o| o != id) {
             continue;
@@ -166,72 +156,65 @@ pub async fn rebuild(
             task_id: id,
             ..TaskAudit::default()
         });
-        if topic == TaskHub::TaskRequested::SIGNATURE_HASH {
-            let e = log.log_decode::<TaskHub::TaskRequested>()?.inner.data;
-            t.request_block = log.block_number.unwrap_or_default();
-            t.requester = e.requester;
-            t.model_id = e.modelId;
-            t.input = e.input.clone();
-            t.replication = e.task.replication;
-            t.quorum = e.task.quorum;
-            t.reward = U256::from(e.task.reward);
-            t.escrow_fee = U256::from(e.task.fee);
-        } else if topic == TaskHub::WorkersDrawn::SIGNATURE_HASH {
-            let e = log.log_decode::<TaskHub::WorkersDrawn>()?.inner.data;
-            t.seed = Some(e.seed);
-            t.drawn = e.workers.clone();
-        } else if topic == WorkerRegistry::StakesLocked::SIGNATURE_HASH {
+        match ev.event {
+            OracleEvent::Hub(H::TaskRequested(e)) => {
+                t.request_block = ev.block;
+                t.requester = e.requester;
+                t.model_id = e.modelId;
+                t.input = e.input;
+                t.replication = e.task.replication;
+                t.quorum = e.task.quorum;
+                t.reward = U256::from(e.task.reward);
+                t.escrow_fee = U256::from(e.task.fee);
+            }
+            OracleEvent::Hub(H::WorkersDrawn(e)) => {
+                t.seed = Some(e.seed);
+                t.drawn = e.workers;
+            }
             // Since v2: one event per commit, naming the committer.
-            let e = log.log_decode::<WorkerRegistry::StakesLocked>()?.inner.data;
-            t.stake_each = e.amountEach;
-            t.locked.extend(e.workers.iter().copied());
-        } else if topic == TaskHub::Committed::SIGNATURE_HASH {
-            let e = log.log_decode::<TaskHub::Committed>()?.inner.data;
-            t.commits.push((e.worker, e.resultHash));
-        } else if topic == TaskHub::ConsensusReached::SIGNATURE_HASH {
-            let e = log.log_decode::<TaskHub::ConsensusReached>()?.inner.data;
-            t.consensus = Some(e.resultHash);
-        } else if topic == TaskHub::ResultRecorded::SIGNATURE_HASH {
-            let e = log.log_decode::<TaskHub::ResultRecorded>()?.inner.data;
-            t.result_sha256 = Some(e.resultSha256);
-            t.result_cid = Some(maskoracle_inference::canonical::cid_of_sha256(
-                &e.resultSha256.0,
-            ));
-            t.result_status = Some(e.status);
-            t.summary = Some(e.summary.to_vec());
-        } else if topic == TaskHub::Revealed::SIGNATURE_HASH {
-            let e = log.log_decode::<TaskHub::Revealed>()?.inner.data;
-            t.revealed.push(e.worker);
-        } else if topic == TaskHub::TaskFinalized::SIGNATURE_HASH {
-            let e = log.log_decode::<TaskHub::TaskFinalized>()?.inner.data;
-            t.settlement = Some(Settlement {
-                finalized: true,
-                winners: e.winners.clone(),
-                reward_each: e.rewardEach,
-                slash_share_each: e.slashShareEach,
-                slashed: e.slashed,
-                publisher: e.publisher,
-                fee: e.fee,
-                ..Settlement::default()
-            });
-        } else if topic == TaskHub::TaskExpired::SIGNATURE_HASH {
-            let e = log.log_decode::<TaskHub::TaskExpired>()?.inner.data;
-            t.settlement = Some(Settlement {
-                finalized: false,
-                refund: e.refund,
-                slashed: e.slashed,
-                expiry_reason: Some(wait_reason(e.reason).to_owned()),
-                ..Settlement::default()
-            });
-        } else if topic == WorkerRegistry::StakesReleased::SIGNATURE_HASH {
-            let e = log
-                .log_decode::<WorkerRegistry::StakesReleased>()?
-                .inner
-                .data;
-            releases.insert(id, (e.workers.clone(), e.slashMask, e.amountEach));
-        } else if topic == TaskHub::CallbackAttempted::SIGNATURE_HASH {
-            let e = log.log_decode::<TaskHub::CallbackAttempted>()?.inner.data;
-            t.callback = Some(callback_outcome(e.outcome).to_owned());
+            OracleEvent::Registry(R::StakesLocked(e)) => {
+                t.stake_each = e.amountEach;
+                t.locked.extend(e.workers);
+            }
+            OracleEvent::Hub(H::Committed(e)) => t.commits.push((e.worker, e.resultHash)),
+            OracleEvent::Hub(H::ConsensusReached(e)) => t.consensus = Some(e.resultHash),
+            OracleEvent::Hub(H::ResultRecorded(e)) => {
+                t.result_sha256 = Some(e.resultSha256);
+                t.result_cid = Some(maskoracle_inference::canonical::cid_of_sha256(
+                    &e.resultSha256.0,
+                ));
+                t.result_status = Some(e.status);
+                t.summary = Some(e.summary.to_vec());
+            }
+            OracleEvent::Hub(H::Revealed(e)) => t.revealed.push(e.worker),
+            OracleEvent::Hub(H::TaskFinalized(e)) => {
+                t.settlement = Some(Settlement {
+                    finalized: true,
+                    winners: e.winners,
+                    reward_each: e.rewardEach,
+                    slash_share_each: e.slashShareEach,
+                    slashed: e.slashed,
+                    publisher: e.publisher,
+                    fee: e.fee,
+                    ..Settlement::default()
+                });
+            }
+            OracleEvent::Hub(H::TaskExpired(e)) => {
+                t.settlement = Some(Settlement {
+                    finalized: false,
+                    refund: e.refund,
+                    slashed: e.slashed,
+                    expiry_reason: Some(WaitReason::from(e.reason)),
+                    ..Settlement::default()
+                });
+            }
+            OracleEvent::Registry(R::StakesReleased(e)) => {
+                releases.insert(id, (e.workers, e.slashMask, e.amountEach));
+            }
+            OracleEvent::Hub(H::CallbackAttempted(e)) => {
+                t.callback = Some(CallbackOutcome::from(e.outcome));
+            }
+            _ => {}
         }
     }
     let mut out = Vec::new();
@@ -252,7 +235,7 @@ pub async fn rebuild(
             }
         }
         let st = c.hub.taskState(id).call().await?;
-        t.outcome = crate::bindings::status::name(st.status).to_owned();
+        t.outcome = TaskStatus::from(st.status);
         check(&mut t);
         out.push(t);
     }
@@ -275,7 +258,7 @@ fn quorum_hash(t: &TaskAudit) -> Option<B256> {
 pub fn check(t: &mut TaskAudit) {
     let mut problems = Vec::new();
     let Some(s) = t.settlement.clone() else {
-        if t.outcome == "Finalized" || t.outcome == "Failed" {
+        if t.outcome.is_terminal() {
             problems.push("terminal on chain but no settlement event found".into());
         }
         t.problems = problems;
@@ -482,7 +465,10 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
     let from = args.from_block.unwrap_or(c.deployment.deploy_block);
     let mut tasks = rebuild(&c, from, args.task.map(U256::from)).await?;
     if args.recompute {
-        for t in tasks.iter_mut().filter(|t| t.outcome == "Finalized") {
+        for t in tasks
+            .iter_mut()
+            .filter(|t| t.outcome == TaskStatus::Finalized)
+        {
             let r = recompute(&cfg, &c, t).await;
             if r.starts_with("mismatch") {
                 t.problems.push(format!("recompute: {r}"));
@@ -602,8 +588,8 @@ mod tests {
             locked: vec![a(1), a(2), a(3)],
             stake_each: U256::from(100),
             commits: (1..=3).zip(hashes).map(|(w, x)| (a(w), h(x))).collect(),
-            callback: Some("Skipped".into()),
-            outcome: "Failed".into(),
+            callback: Some(CallbackOutcome::Skipped),
+            outcome: TaskStatus::Failed,
             ..TaskAudit::default()
         }
     }

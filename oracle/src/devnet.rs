@@ -8,7 +8,10 @@
 //! and sends a demo request for a bundled sample image through the example consumer contract
 //! (account 0 owns it). It prints the hub's events as they are mined (draw, commits, consensus,
 //! result, reveals, settlement, stake release, callback), then a table per worker, the overlay
-//! and canonical result it wrote, the result CID and the gas used per step.
+//! and canonical result it wrote, the result CID and the gas used per step. The set-up (anvil,
+//! deployment, IPFS, model, staking, node processes) is [`crate::localnet::LocalNet`], the same
+//! builder the integration tests and the benchmarks use; the live display reads the events
+//! through [`crate::events::Sources`].
 //!
 //! `--faulty K` makes the last K workers commit a deliberately wrong result (the worker's devnet
 //! test switch appends a fixed marker to the canonical result, so cheaters agree with each
@@ -21,9 +24,7 @@
 //! in this process answers each `SeedRequested` with `fulfillRandomWords`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,20 +32,21 @@ use std::time::{Duration, Instant};
 use alloy::primitives::utils::format_units;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
-use alloy::rpc::types::Filter;
-use alloy::sol_types::{SolCall, SolEvent, SolValue};
+use alloy::sol_types::{SolCall, SolValue};
 use anyhow::Context as _;
 use bytes::Bytes;
 use clap::Args;
 use serde_json::json;
-use tokio::process::{Child, Command};
 
-use crate::bindings::{
-    callback_outcome, status, wait_reason, ExampleConsumer, ModelRegistry, TaskHub, TestToken,
-    VRFCoordinatorV2_5Mock, VrfRandomness, WorkerRegistry,
-};
-use crate::chain::{read_provider, tokens, Contracts, Deployment, Mined, TxSender, TxSettings};
-use crate::storage::{ImportParams, SharedStorage};
+use crate::bindings::hub::TaskHub::TaskHubEvents as H;
+use crate::bindings::vrf_randomness::VrfRandomness::VrfRandomnessEvents as V;
+use crate::bindings::worker_registry::WorkerRegistry::WorkerRegistryEvents as R;
+use crate::bindings::{ExampleConsumer, TaskHub, VRFCoordinatorV2_5Mock};
+use crate::chain::{tokens, TxSender};
+use crate::events::{CallbackOutcome, OracleEvent, Sources, TaskStatus, WaitReason};
+pub use crate::localnet::Randomness;
+use crate::localnet::{GasStep, LocalNet, Mining, Progress, DEV_ACCOUNTS, WORKER_STAKE};
+use crate::storage::ImportParams;
 
 /// The default image: a public-domain photo of a person (NASA's astronaut portrait, from
 /// scikit-image; see `inference/tests/data/photos/PROVENANCE.md`).
@@ -57,13 +59,6 @@ pub const DEFAULT_MODEL: &str = "inference/models/selfie-segmentation";
 pub const INSTANCE_IMAGE: &str = "assets/samples/scene_4242_0001.png";
 /// The instance-segmentation model (`--instance`): the shapes Mask R-CNN trained by the project.
 pub const INSTANCE_MODEL: &str = "inference/models/shapes-maskrcnn";
-/// anvil's first dev account: deploys, owns the example consumer, publishes and requests.
-const DEPLOYER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
-/// Dev accounts anvil creates (and the deploy script funds).
-const DEV_ACCOUNTS: u32 = 10;
-/// Stake each worker bonds, in tokens.
-const WORKER_STAKE: u64 = 1000;
-
 /// Arguments of `maskoracle devnet`.
 #[derive(Debug, Args)]
 pub struct DevnetArgs {
@@ -124,25 +119,6 @@ pub struct DevnetArgs {
     pub randomness: Randomness,
 }
 
-/// The devnet's randomness source (`--randomness`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Randomness {
-    /// `BlockhashRandomness`: the seed is the hash of the block after the request.
-    Blockhash,
-    /// `VrfRandomness` on a `VRFCoordinatorV2_5Mock` (deployed with `MASKORACLE_RANDOMNESS=vrf`).
-    Vrf,
-}
-
-impl Randomness {
-    /// The deploy script's `MASKORACLE_RANDOMNESS` value (also the record's `randomness` key).
-    pub fn name(self) -> &'static str {
-        match self {
-            Randomness::Blockhash => "blockhash",
-            Randomness::Vrf => "vrf",
-        }
-    }
-}
-
 /// The devnet's VRF operator: nothing answers a seed request on a `VRFCoordinatorV2_5Mock` by
 /// itself, so this follows the source's `SeedRequested` logs from `from` and answers each one
 /// with `fulfillRandomWords(requestId, source)` (sent by `tx`). Runs until aborted.
@@ -161,13 +137,14 @@ async fn vrf_operator(
             if head < cursor {
                 return anyhow::Ok(());
             }
-            let f = Filter::new()
-                .address(source)
-                .event_signature(VrfRandomness::SeedRequested::SIGNATURE_HASH)
-                .from_block(cursor)
-                .to_block(head);
-            for log in provider.get_logs(&f).await? {
-                let e = log.log_decode::<VrfRandomness::SeedRequested>()?.inner.data;
+            let only_vrf = Sources {
+                vrf: source,
+                ..Sources::default()
+            };
+            for ev in only_vrf.read(&provider, cursor, head, 2_000).await? {
+                let OracleEvent::Vrf(V::SeedRequested(e)) = ev.event else {
+                    continue;
+                };
                 if !answered.insert(e.requestId) {
                     continue;
                 }
@@ -204,25 +181,8 @@ async fn vrf_operator(
     }
 }
 
-/// The repository root: where `foundry.toml` and the deploy script are.
-fn repo_root() -> anyhow::Result<PathBuf> {
-    let is_root =
-        |p: &Path| p.join("foundry.toml").is_file() && p.join("deploy/Deploy.s.sol").is_file();
-    if let Ok(cwd) = std::env::current_dir() {
-        if is_root(&cwd) {
-            return Ok(cwd);
-        }
-    }
-    let built = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf);
-    match built {
-        Some(p) if is_root(&p) => Ok(p),
-        _ => anyhow::bail!("run `maskoracle devnet` from the MaskOracle repository root (it needs foundry.toml and deploy/)"),
-    }
-}
-
 /// Live log: stdout, or stderr when stdout carries the JSON report.
+#[derive(Clone, Copy)]
 struct Say {
     json: bool,
     t0: Instant,
@@ -257,33 +217,6 @@ struct Member {
     index: u32,
     address: Address,
     faulty: bool,
-}
-
-/// Gas used by one step.
-#[derive(Debug, Clone, serde::Serialize)]
-struct GasStep {
-    step: String,
-    txs: u32,
-    gas: u64,
-}
-
-/// The running network: killed when dropped (unless kept).
-struct Network {
-    anvil: Child,
-    children: Vec<(String, Child)>,
-    stop_ipfs: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Network {
-    fn drop(&mut self) {
-        for (_, c) in &mut self.children {
-            let _ = c.start_kill();
-        }
-        let _ = self.anvil.start_kill();
-        if let Some(s) = self.stop_ipfs.take() {
-            let _ = s.send(());
-        }
-    }
 }
 
 fn short(a: &Address) -> String {
@@ -336,70 +269,6 @@ fn status_name(code: u8) -> String {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
-}
-
-#[cfg(feature = "embedded-ipfs")]
-async fn start_ipfs(repo: PathBuf) -> anyhow::Result<SharedStorage> {
-    let node = crate::storage::embedded::EmbeddedNode::start(
-        crate::storage::embedded::EmbeddedConfig::loopback(repo),
-    )
-    .await
-    .context("starting the embedded IPFS node")?;
-    Ok(Arc::new(node))
-}
-
-#[cfg(not(feature = "embedded-ipfs"))]
-async fn start_ipfs(_repo: PathBuf) -> anyhow::Result<SharedStorage> {
-    anyhow::bail!(
-        "the devnet needs the embedded IPFS node (build with the `embedded-ipfs` feature)"
-    )
-}
-
-/// Environment of every `maskoracle` process of the devnet.
-struct ProcEnv {
-    rpc: String,
-    record: PathBuf,
-    kubo: String,
-    logs: PathBuf,
-    data: PathBuf,
-}
-
-impl ProcEnv {
-    fn spawn(&self, name: &str, args: &[String]) -> anyhow::Result<Child> {
-        let log = std::fs::File::create(self.logs.join(format!("{name}.log")))?;
-        let exe = std::env::current_exe().context("locating the maskoracle binary")?;
-        let child = Command::new(exe)
-            .args(args)
-            .env("MASKORACLE_RPC_URL", &self.rpc)
-            .env("MASKORACLE_DEPLOYMENT", &self.record)
-            .env("MASKORACLE_IPFS__BACKEND", "kubo")
-            .env("MASKORACLE_IPFS__KUBO_URL", &self.kubo)
-            .env("MASKORACLE_DATA_DIR", self.data.join(name))
-            .env("MASKORACLE_WORKER__POLL_INTERVAL_MS", "100")
-            .env("MASKORACLE_WORKER__RECEIPT_TIMEOUT_S", "10")
-            .env("MASKORACLE_LOG", "info")
-            .env_remove("MASKORACLE_CONFIG")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {name}"))?;
-        Ok(child)
-    }
-
-    fn tail(&self, name: &str, lines: usize) -> String {
-        let text =
-            std::fs::read_to_string(self.logs.join(format!("{name}.log"))).unwrap_or_default();
-        let v: Vec<&str> = text.lines().collect();
-        v[v.len().saturating_sub(lines)..].join("\n")
-    }
-}
-
 /// Runs `maskoracle devnet`. SIGINT/SIGTERM stop it at any point: every process it started
 /// (anvil, workers, keeper) is killed and the IPFS node stops.
 pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
@@ -437,7 +306,7 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
     );
     anyhow::ensure!(args.block_time > 0.0, "--block-time must be positive");
 
-    let root = repo_root()?;
+    let root = crate::localnet::repo_root()?;
     let image = args.image.clone().unwrap_or_else(|| {
         root.join(if args.instance {
             INSTANCE_IMAGE
@@ -519,246 +388,87 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         })
     };
 
-    // 1. anvil.
-    let port = if args.port == 0 {
-        free_port()?
-    } else {
-        args.port
+    // 1.-5. anvil, the contracts (real deploy script), one embedded IPFS node shared with the
+    // other processes through the Kubo RPC facade, the model published and registered, the
+    // workers staked and opted in (all accounts at once).
+    let block_time = args.block_time;
+    let randomness = args.randomness;
+    let mut net = {
+        let randomness_line = std::sync::Mutex::new(None::<String>);
+        LocalNet::builder(&out)
+            .logs_dir(out.join("logs"))
+            .data_dir(out.join("nodes"))
+            .root(&root)
+            .mining(Mining::Interval(block_time))
+            .port(args.port)
+            .randomness(randomness)
+            .model(&model_dir)
+            .workers(n)
+            .stake(tokens(WORKER_STAKE))
+            .binary(std::env::current_exe().context("locating the maskoracle binary")?)
+            .on_progress(move |p| match p {
+                Progress::AnvilUp { rpc } => say.line(format!(
+                    "anvil up on {rpc} (chain 31337, a block every {block_time} s)"
+                )),
+                Progress::Deployed { deployment, txs, gas } => {
+                    say.line(format!(
+                        "contracts deployed ({txs} txs, {gas} gas): TaskHub {}, WorkerRegistry {}, ModelRegistry {}, ExampleConsumer {}, token {}",
+                        deployment.task_hub, deployment.worker_registry, deployment.model_registry, deployment.example_consumer, deployment.token
+                    ));
+                    // Said once the IPFS node is up, as before the set-up moved to LocalNet.
+                    let line = match randomness {
+                        Randomness::Blockhash => format!(
+                            "randomness: blockhash (BlockhashRandomness {}): a task's seed is the hash of the block after its request",
+                            deployment.randomness_source
+                        ),
+                        Randomness::Vrf => format!(
+                            "randomness: Chainlink VRF v2.5 (VrfRandomness {} on VRFCoordinatorV2_5Mock {}, key hash {}): a devnet VRF operator answers each seed request with fulfillRandomWords",
+                            deployment.randomness_source,
+                            deployment.vrf_coordinator,
+                            short_hash(&deployment.vrf_key_hash)
+                        ),
+                    };
+                    if let Ok(mut l) = randomness_line.lock() {
+                        *l = Some(line);
+                    }
+                }
+                Progress::IpfsUp { kubo } => {
+                    say.line(format!("embedded IPFS node up (Kubo-compatible RPC {kubo})"));
+                    if let Some(line) = randomness_line.lock().ok().and_then(|mut l| l.take()) {
+                        say.line(line);
+                    }
+                }
+                Progress::ModelRegistered { id, published } => say.line(format!(
+                    "model {id} registered: {} (sha256 {}), manifest ipfs://{}, weights ipfs://{}",
+                    published.name, published.sha256, published.manifest_cid, published.weights_cid
+                )),
+            })
+            .build()
+            .await?
     };
-    let rpc = format!("http://127.0.0.1:{port}");
-    let anvil = Command::new("anvil")
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--block-time",
-            &args.block_time.to_string(),
-            "--silent",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting anvil (is Foundry on PATH? source .toolchain/env.sh)")?;
-    let mut net = Network {
-        anvil,
-        children: Vec::new(),
-        stop_ipfs: None,
-    };
-    let provider = read_provider(&rpc)?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if provider.get_chain_id().await.is_ok() {
-            break;
-        }
-        if let Ok(Some(st)) = net.anvil.try_wait() {
-            anyhow::bail!("anvil exited ({st}); is port {port} free?");
-        }
-        anyhow::ensure!(Instant::now() < deadline, "anvil did not answer on {rpc}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    say.line(format!(
-        "anvil up on {rpc} (chain 31337, a block every {} s)",
-        args.block_time
-    ));
-
-    // 2. Contracts, with the real deploy script.
-    let name = format!("31337-devnet-{}-{port}.json", std::process::id());
-    let deployed = Command::new("forge")
-        .current_dir(&root)
-        .args([
-            "script",
-            "deploy/Deploy.s.sol",
-            "--rpc-url",
-            &rpc,
-            "--broadcast",
-            "--silent",
-            "--private-key",
-            DEPLOYER_KEY,
-        ])
-        .env("MASKORACLE_DEVNET", "true")
-        .env("MASKORACLE_RANDOMNESS", args.randomness.name())
-        .env("MASKORACLE_RECORD_NAME", &name)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .context("running forge (is Foundry on PATH? source .toolchain/env.sh)")?;
-    if !deployed.status.success() {
-        anyhow::bail!(
-            "the deploy script failed:\n{}{}",
-            String::from_utf8_lossy(&deployed.stdout),
-            String::from_utf8_lossy(&deployed.stderr)
-        );
-    }
-    let src = root.join("deploy/records").join(&name);
-    let record = out.join("deployment.json");
-    std::fs::copy(&src, &record).with_context(|| format!("copying {}", src.display()))?;
-    let _ = std::fs::remove_file(&src);
-    let deployment = Deployment::load(&record)?;
-    let c = Contracts::connect(deployment.clone(), provider.clone()).await?;
-    let mut gas: Vec<GasStep> = Vec::new();
+    let rpc = net.rpc.clone();
+    let kubo = net.kubo.clone();
+    let record = net.record.clone();
+    let provider = net.c.provider.clone();
+    let deployment = net.deployment.clone();
+    let c = net.c.clone();
+    let storage = net.storage.clone();
+    let model_id = net.model;
+    let mut gas: Vec<GasStep> = net.setup_gas.clone();
+    let requester = net.signer(0)?;
     let head = provider.get_block_number().await?;
-    let (mut deploy_txs, mut deploy_gas) = (0u32, 0u64);
-    for b in 0..=head {
-        if let Some(rs) = provider.get_block_receipts(b.into()).await? {
-            deploy_txs += rs.len() as u32;
-            deploy_gas += rs.iter().map(|r| r.gas_used).sum::<u64>();
-        }
-    }
-    gas.push(GasStep {
-        step: "deploy (token, mints, registries, hub, consumer)".into(),
-        txs: deploy_txs,
-        gas: deploy_gas,
-    });
-    say.line(format!(
-        "contracts deployed ({deploy_txs} txs, {deploy_gas} gas): TaskHub {}, WorkerRegistry {}, ModelRegistry {}, ExampleConsumer {}, token {}",
-        deployment.task_hub, deployment.worker_registry, deployment.model_registry, deployment.example_consumer, deployment.token
-    ));
-    anyhow::ensure!(
-        deployment.randomness == args.randomness.name(),
-        "asked for --randomness {}, but the deploy script recorded {:?}",
-        args.randomness.name(),
-        deployment.randomness
-    );
-
-    // 3. IPFS: one embedded node, shared with the other processes through the Kubo RPC facade.
-    let storage = start_ipfs(out.join("ipfs")).await?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (addr, _h) = crate::storage::rpc_server::serve(
-        storage.clone(),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        async move {
-            let _ = stop_rx.await;
-        },
-    )
-    .await
-    .context("starting the IPFS RPC facade")?;
-    net.stop_ipfs = Some(stop_tx);
-    let kubo = format!("http://{addr}");
-    say.line(format!(
-        "embedded IPFS node up (Kubo-compatible RPC {kubo})"
-    ));
-
-    let settings = TxSettings {
-        receipt_timeout: Duration::from_secs(10),
-        ..TxSettings::default()
-    };
-    let requester = TxSender::spawn(&rpc, crate::keys::dev_signer(0, 31337)?, settings)?;
     // The VRF operator answers seed requests from here on (the request comes later).
     let _vrf_operator = match args.randomness {
-        Randomness::Blockhash => {
-            say.line(format!(
-                "randomness: blockhash (BlockhashRandomness {}): a task's seed is the hash of the block after its request",
-                deployment.randomness_source
-            ));
-            None
-        }
-        Randomness::Vrf => {
-            // The deployer's account, through the requester's signer (one nonce).
-            let operator = requester.clone();
-            say.line(format!(
-                "randomness: Chainlink VRF v2.5 (VrfRandomness {} on VRFCoordinatorV2_5Mock {}, key hash {}): a devnet VRF operator answers each seed request with fulfillRandomWords",
-                deployment.randomness_source,
-                deployment.vrf_coordinator,
-                short_hash(&deployment.vrf_key_hash)
-            ));
-            Some(AbortOnDrop(tokio::spawn(vrf_operator(
-                provider.clone(),
-                deployment.randomness_source,
-                deployment.vrf_coordinator,
-                operator,
-                head,
-            ))))
-        }
+        Randomness::Blockhash => None,
+        // The deployer's account, through the requester's signer (one nonce).
+        Randomness::Vrf => Some(AbortOnDrop(tokio::spawn(vrf_operator(
+            provider.clone(),
+            deployment.randomness_source,
+            deployment.vrf_coordinator,
+            requester.clone(),
+            head,
+        )))),
     };
-
-    // 4. The model: published to IPFS, registered on chain.
-    let published = crate::models::publish(&storage, &model_dir).await?;
-    let fee =
-        alloy::primitives::Uint::<96, 2>::from(10u64).pow(alloy::primitives::Uint::from(18u64));
-    let m = requester
-        .send(
-            "register",
-            deployment.model_registry,
-            ModelRegistry::registerCall {
-                cid: published.manifest_cid.clone(),
-                modelSha256: published.sha256,
-                kind: published.kind,
-                fee,
-            }
-            .abi_encode(),
-        )
-        .await?;
-    let model_id = m.event::<ModelRegistry::ModelRegistered>()?.modelId;
-    gas.push(GasStep {
-        step: "register model".into(),
-        txs: 1,
-        gas: m.gas_used,
-    });
-    say.line(format!(
-        "model {model_id} registered: {} (sha256 {}), manifest ipfs://{}, weights ipfs://{}",
-        published.name, published.sha256, published.manifest_cid, published.weights_cid
-    ));
-
-    // 5. Workers: approve + stake + opt in, all accounts at once.
-    let stake = tokens(WORKER_STAKE);
-    let mut jobs = Vec::new();
-    for w in &members {
-        let tx = TxSender::spawn(&rpc, crate::keys::dev_signer(w.index, 31337)?, settings)?;
-        let d = deployment.clone();
-        jobs.push(tokio::spawn(async move {
-            let a = tx
-                .send(
-                    "approve",
-                    d.token,
-                    TestToken::approveCall {
-                        spender: d.worker_registry,
-                        value: stake,
-                    }
-                    .abi_encode(),
-                )
-                .await?;
-            let s = tx
-                .send(
-                    "stake",
-                    d.worker_registry,
-                    WorkerRegistry::stakeCall { amount: stake }.abi_encode(),
-                )
-                .await?;
-            let o = tx
-                .send(
-                    "optIn",
-                    d.worker_registry,
-                    WorkerRegistry::optInCall { modelId: model_id }.abi_encode(),
-                )
-                .await?;
-            anyhow::Ok([a, s, o])
-        }));
-    }
-    let mut sums = [(0u32, 0u64); 3];
-    for j in jobs {
-        let mined: [Mined; 3] = j.await??;
-        for (s, m) in sums.iter_mut().zip(mined.iter()) {
-            s.0 += 1;
-            s.1 += m.gas_used;
-        }
-    }
-    for (label, (txs, g)) in [
-        "workers: approve stake",
-        "workers: stake",
-        "workers: opt in",
-    ]
-    .iter()
-    .zip(sums)
-    {
-        gas.push(GasStep {
-            step: (*label).into(),
-            txs,
-            gas: g,
-        });
-    }
     let task_stake = U256::from(c.workers.taskStake().call().await?);
     say.line(format!(
         "{n} workers staked {WORKER_STAKE} tokens each and opted in to model {model_id} (a task locks {} tokens of each drawn worker)",
@@ -789,43 +499,19 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
     balance_before.insert(publisher, c.hub.balanceOf(publisher).call().await?);
     let setup_s = say.t0.elapsed().as_secs_f64();
 
-    // 6. The keeper and the workers, as separate processes of this binary.
-    let env = ProcEnv {
-        rpc: rpc.clone(),
-        record: record.clone(),
-        kubo: kubo.clone(),
-        logs: out.join("logs"),
-        data: out.join("nodes"),
-    };
+    // 6. The keeper and the workers, as separate processes of this binary (logs in logs/,
+    // state in nodes/).
     let keeper_account = n + 1;
-    net.children.push((
-        "keeper".into(),
-        env.spawn(
-            "keeper",
-            &[
-                "keeper".into(),
-                "--dev-account".into(),
-                keeper_account.to_string(),
-            ],
-        )?,
-    ));
-    let spawn_worker = |net: &mut Network, w: &Member| -> anyhow::Result<()> {
-        let mut a = vec![
-            "worker".to_owned(),
-            "--dev-account".into(),
-            w.index.to_string(),
-        ];
-        if w.faulty {
-            a.push("--faulty".into());
-        }
-        let name = format!("worker{}", w.index);
-        net.children.push((name.clone(), env.spawn(&name, &a)?));
-        Ok(())
-    };
+    // anvil does not reorganise its chain by itself: the devnet's nodes act on the head
+    // (`worker.confirmations` is 3 by default; the reorg drills in oracle/tests/reorg.rs run
+    // with it).
+    net.worker_env
+        .push(("MASKORACLE_WORKER__CONFIRMATIONS".into(), "1".into()));
+    net.spawn_keeper(keeper_account)?;
     // Since v2 commits stay open until every drawn worker committed (or the deadline), so the
     // order in which workers start does not change who is paid or slashed: all start at once.
     for w in &members {
-        spawn_worker(&mut net, w)?;
+        net.spawn_worker(w.index, if w.faulty { &["--faulty"] } else { &[] })?;
     }
     say.line(format!(
         "keeper started (account {keeper_account}); workers started: {}",
@@ -917,174 +603,161 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
     let mut callback_seen = false;
     let timeout = Duration::from_secs(args.timeout_s);
     let mut last_note = Instant::now();
+    let sources = Sources::of(&deployment);
     while !(settled && callback_seen) {
         if request_started.elapsed() > timeout {
             let mut logs = String::new();
-            for (name, _) in &net.children {
-                logs.push_str(&format!("---- {name} ----\n{}\n", env.tail(name, 15)));
+            for name in net.node_names() {
+                logs.push_str(&format!("---- {name} ----\n{}\n", net.tail(&name, 15)));
             }
             let st = c.hub.taskState(task_id).call().await?;
             anyhow::bail!(
                 "task {task_id} not settled within {} s ({} / {}); logs under {}\n{logs}",
                 args.timeout_s,
-                status::name(st.status),
-                wait_reason(st.reason),
-                env.logs.display()
+                TaskStatus::from(st.status),
+                WaitReason::from(st.reason),
+                net.logs_dir.display()
             );
         }
         let head = provider.get_block_number().await?;
         if head >= cursor {
-            let f = Filter::new()
-                .address(vec![
-                    hub,
-                    deployment.worker_registry,
-                    deployment.randomness_source,
-                ])
-                .from_block(cursor)
-                .to_block(head);
-            for log in provider.get_logs(&f).await? {
-                let Some(topic) = log.topic0().copied() else {
-                    continue;
-                };
-                if log.topics().get(1).map(|t| U256::from_be_bytes(t.0)) != Some(task_id) {
+            for ev in sources.read(&provider, cursor, head, 2_000).await? {
+                let task = ev.about_task();
+                if task != Some(task_id) {
                     continue;
                 }
-                let block = log.block_number.unwrap_or_default();
-                let txh = log.transaction_hash.unwrap_or_default();
-                let at = format!("block {block:>4}  ");
-                if log.address() == deployment.randomness_source
-                    && topic == VrfRandomness::SeedRequested::SIGNATURE_HASH
-                {
-                    let e = log.log_decode::<VrfRandomness::SeedRequested>()?.inner.data;
-                    vrf_requests += 1;
-                    say.line(format!(
-                        "{at}VRF seed requested (request id {}): the devnet VRF operator answers it",
-                        short_u256(e.requestId)
-                    ));
-                } else if log.address() == deployment.randomness_source
-                    && topic == VrfRandomness::SeedFulfilled::SIGNATURE_HASH
-                {
-                    let e = log.log_decode::<VrfRandomness::SeedFulfilled>()?.inner.data;
-                    vrf_fulfilled += 1;
-                    step_txs.push(("VRF fulfilment (devnet operator)".into(), txh));
-                    say.line(format!(
-                        "{at}VRF seed fulfilled (request id {}): word {}",
-                        short_u256(e.requestId),
-                        short_hash(&e.seed)
-                    ));
-                } else if topic == TaskHub::WorkersDrawn::SIGNATURE_HASH {
-                    let e = log.log_decode::<TaskHub::WorkersDrawn>()?.inner.data;
-                    let ws: Vec<String> = e.workers.iter().map(&label).collect();
-                    step_txs.push(("draw (eager, as soon as the seed is available)".into(), txh));
-                    say.line(format!(
-                        "{at}draw: {} (seed {})",
-                        ws.join(", "),
-                        short_hash(&e.seed)
-                    ));
-                } else if topic == WorkerRegistry::StakesLocked::SIGNATURE_HASH {
-                    let e = log.log_decode::<WorkerRegistry::StakesLocked>()?.inner.data;
-                    let ws: Vec<String> = e.workers.iter().map(&label).collect();
-                    say.line(format!(
-                        "{at}stake locked: {} tokens of {}",
-                        tok(e.amountEach),
-                        ws.join(", ")
-                    ));
-                } else if topic == TaskHub::Committed::SIGNATURE_HASH {
-                    let e = log.log_decode::<TaskHub::Committed>()?.inner.data;
-                    committed.push((e.worker, e.resultHash));
-                    // A commit that found the task undrawn also drew it (same transaction).
-                    match step_txs.iter_mut().find(|(_, h)| *h == txh) {
-                        Some(s) => s.0 = "commit (also draws)".into(),
-                        None => step_txs.push(("commit".into(), txh)),
+                let txh = ev.tx_hash;
+                let at = format!("block {:>4}  ", ev.block);
+                match ev.event {
+                    OracleEvent::Vrf(V::SeedRequested(e)) => {
+                        vrf_requests += 1;
+                        say.line(format!(
+                            "{at}VRF seed requested (request id {}): the devnet VRF operator answers it",
+                            short_u256(e.requestId)
+                        ));
                     }
-                    say.line(format!(
-                        "{at}commit: {} → result hash {}",
-                        label(&e.worker),
-                        short_hash(&e.resultHash)
-                    ));
-                } else if topic == TaskHub::ConsensusReached::SIGNATURE_HASH {
-                    let e = log.log_decode::<TaskHub::ConsensusReached>()?.inner.data;
-                    let agree: Vec<String> = committed
-                        .iter()
-                        .filter(|(_, h)| *h == e.resultHash)
-                        .map(|(a, _)| label(a))
-                        .collect();
-                    say.line(format!(
-                        "{at}consensus on {} ({} of Q={q}: {})",
-                        short_hash(&e.resultHash),
-                        agree.len(),
-                        agree.join(", ")
-                    ));
-                } else if topic == TaskHub::ResultRecorded::SIGNATURE_HASH {
-                    let e = log.log_decode::<TaskHub::ResultRecorded>()?.inner.data;
-                    let dets = <maskoracle_inference::Summary as SolValue>::abi_decode(&e.summary)
-                        .map(|s| s.detections.len())
-                        .unwrap_or(0);
-                    say.line(format!(
-                        "{at}result recorded: sha256 {}, status {}, {dets} detections, CID {}",
-                        short_hash(&e.resultSha256),
-                        status_name(e.status),
-                        maskoracle_inference::canonical::cid_of_sha256(&e.resultSha256.0)
-                    ));
-                } else if topic == TaskHub::Revealed::SIGNATURE_HASH {
-                    let e = log.log_decode::<TaskHub::Revealed>()?.inner.data;
-                    step_txs.push(("reveal".into(), txh));
-                    say.line(format!("{at}reveal: {}", label(&e.worker)));
-                } else if topic == TaskHub::TaskFinalized::SIGNATURE_HASH {
-                    let e = log.log_decode::<TaskHub::TaskFinalized>()?.inner.data;
-                    settled = true;
-                    if let Some(s) = step_txs.iter_mut().rev().find(|(_, h)| *h == txh) {
-                        s.0 = "reveal (last: settles and calls back)".into();
-                    } else {
-                        step_txs.push(("finalize".into(), txh));
+                    OracleEvent::Vrf(V::SeedFulfilled(e)) => {
+                        vrf_fulfilled += 1;
+                        step_txs.push(("VRF fulfilment (devnet operator)".into(), txh));
+                        say.line(format!(
+                            "{at}VRF seed fulfilled (request id {}): word {}",
+                            short_u256(e.requestId),
+                            short_hash(&e.seed)
+                        ));
                     }
-                    let ws: Vec<String> = e.winners.iter().map(&label).collect();
-                    say.line(format!(
-                        "{at}finalized: winners {}; {} tokens reward each, {} tokens slashed in all ({} each to the winners), fee {} to the model publisher",
-                        ws.join(", "),
-                        tok(e.rewardEach),
-                        tok(e.slashed),
-                        tok(e.slashShareEach),
-                        tok(e.fee)
-                    ));
-                } else if topic == TaskHub::TaskExpired::SIGNATURE_HASH {
-                    let e = log.log_decode::<TaskHub::TaskExpired>()?.inner.data;
-                    settled = true;
-                    step_txs.push(("expire (keeper)".into(), txh));
-                    say.line(format!(
-                        "{at}EXPIRED ({}): {} tokens refunded to the requester, {} tokens slashed",
-                        wait_reason(e.reason),
-                        tok(e.refund),
-                        tok(e.slashed)
-                    ));
-                } else if topic == WorkerRegistry::StakesReleased::SIGNATURE_HASH {
-                    let e = log
-                        .log_decode::<WorkerRegistry::StakesReleased>()?
-                        .inner
-                        .data;
-                    let slashed: Vec<String> = e
-                        .workers
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| e.slashMask.bit(*i))
-                        .map(|(_, a)| label(a))
-                        .collect();
-                    say.line(format!(
-                        "{at}stakes released; slashed: {}",
-                        if slashed.is_empty() {
-                            "nobody".to_owned()
-                        } else {
-                            slashed.join(", ")
+                    OracleEvent::Hub(H::WorkersDrawn(e)) => {
+                        let ws: Vec<String> = e.workers.iter().map(&label).collect();
+                        step_txs
+                            .push(("draw (eager, as soon as the seed is available)".into(), txh));
+                        say.line(format!(
+                            "{at}draw: {} (seed {})",
+                            ws.join(", "),
+                            short_hash(&e.seed)
+                        ));
+                    }
+                    OracleEvent::Registry(R::StakesLocked(e)) => {
+                        let ws: Vec<String> = e.workers.iter().map(&label).collect();
+                        say.line(format!(
+                            "{at}stake locked: {} tokens of {}",
+                            tok(e.amountEach),
+                            ws.join(", ")
+                        ));
+                    }
+                    OracleEvent::Hub(H::Committed(e)) => {
+                        committed.push((e.worker, e.resultHash));
+                        // A commit that found the task undrawn also drew it (same transaction).
+                        match step_txs.iter_mut().find(|(_, h)| *h == txh) {
+                            Some(s) => s.0 = "commit (also draws)".into(),
+                            None => step_txs.push(("commit".into(), txh)),
                         }
-                    ));
-                } else if topic == TaskHub::CallbackAttempted::SIGNATURE_HASH {
-                    let e = log.log_decode::<TaskHub::CallbackAttempted>()?.inner.data;
-                    callback_seen = true;
-                    say.line(format!(
-                        "{at}callback to {}: {}",
-                        e.target,
-                        callback_outcome(e.outcome)
-                    ));
+                        say.line(format!(
+                            "{at}commit: {} → result hash {}",
+                            label(&e.worker),
+                            short_hash(&e.resultHash)
+                        ));
+                    }
+                    OracleEvent::Hub(H::ConsensusReached(e)) => {
+                        let agree: Vec<String> = committed
+                            .iter()
+                            .filter(|(_, h)| *h == e.resultHash)
+                            .map(|(a, _)| label(a))
+                            .collect();
+                        say.line(format!(
+                            "{at}consensus on {} ({} of Q={q}: {})",
+                            short_hash(&e.resultHash),
+                            agree.len(),
+                            agree.join(", ")
+                        ));
+                    }
+                    OracleEvent::Hub(H::ResultRecorded(e)) => {
+                        let dets =
+                            <maskoracle_inference::Summary as SolValue>::abi_decode(&e.summary)
+                                .map(|s| s.detections.len())
+                                .unwrap_or(0);
+                        say.line(format!(
+                            "{at}result recorded: sha256 {}, status {}, {dets} detections, CID {}",
+                            short_hash(&e.resultSha256),
+                            status_name(e.status),
+                            maskoracle_inference::canonical::cid_of_sha256(&e.resultSha256.0)
+                        ));
+                    }
+                    OracleEvent::Hub(H::Revealed(e)) => {
+                        step_txs.push(("reveal".into(), txh));
+                        say.line(format!("{at}reveal: {}", label(&e.worker)));
+                    }
+                    OracleEvent::Hub(H::TaskFinalized(e)) => {
+                        settled = true;
+                        if let Some(s) = step_txs.iter_mut().rev().find(|(_, h)| *h == txh) {
+                            s.0 = "reveal (last: settles and calls back)".into();
+                        } else {
+                            step_txs.push(("finalize".into(), txh));
+                        }
+                        let ws: Vec<String> = e.winners.iter().map(&label).collect();
+                        say.line(format!(
+                            "{at}finalized: winners {}; {} tokens reward each, {} tokens slashed in all ({} each to the winners), fee {} to the model publisher",
+                            ws.join(", "),
+                            tok(e.rewardEach),
+                            tok(e.slashed),
+                            tok(e.slashShareEach),
+                            tok(e.fee)
+                        ));
+                    }
+                    OracleEvent::Hub(H::TaskExpired(e)) => {
+                        settled = true;
+                        step_txs.push(("expire (keeper)".into(), txh));
+                        say.line(format!(
+                            "{at}EXPIRED ({}): {} tokens refunded to the requester, {} tokens slashed",
+                            WaitReason::from(e.reason),
+                            tok(e.refund),
+                            tok(e.slashed)
+                        ));
+                    }
+                    OracleEvent::Registry(R::StakesReleased(e)) => {
+                        let slashed: Vec<String> = e
+                            .workers
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| e.slashMask.bit(*i))
+                            .map(|(_, a)| label(a))
+                            .collect();
+                        say.line(format!(
+                            "{at}stakes released; slashed: {}",
+                            if slashed.is_empty() {
+                                "nobody".to_owned()
+                            } else {
+                                slashed.join(", ")
+                            }
+                        ));
+                    }
+                    OracleEvent::Hub(H::CallbackAttempted(e)) => {
+                        callback_seen = true;
+                        say.line(format!(
+                            "{at}callback to {}: {}",
+                            e.target,
+                            CallbackOutcome::from(e.outcome)
+                        ));
+                    }
+                    _ => {}
                 }
             }
             cursor = head + 1;
@@ -1094,15 +767,13 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
             let st = c.hub.taskState(task_id).call().await?;
             say.line(format!(
                 "… {} ({}), {} commits so far",
-                status::name(st.status),
-                wait_reason(st.reason),
+                TaskStatus::from(st.status),
+                WaitReason::from(st.reason),
                 committed.len()
             ));
         }
-        for (name, child) in &mut net.children {
-            if let Ok(Some(st)) = child.try_wait() {
-                anyhow::bail!("{name} exited ({st}):\n{}", env.tail(name, 30));
-            }
+        if let Some((name, how)) = net.exited() {
+            anyhow::bail!("{name} {how}:\n{}", net.tail(&name, 30));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -1214,8 +885,10 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
     let publisher_credit = c.hub.balanceOf(publisher).call().await? - balance_before[&publisher];
     let consumer_after = c.hub.balanceOf(consumer).call().await?;
     let summary = <maskoracle_inference::Summary as SolValue>::abi_decode(&delivery.summary).ok();
-    let outcome = audit.outcome.clone();
-    let callback = audit.callback.clone().unwrap_or_else(|| "-".into());
+    let outcome = audit.outcome;
+    let callback = audit
+        .callback
+        .map_or_else(|| "-".to_owned(), |c| c.name().to_owned());
     let faulty_slashed = members
         .iter()
         .filter(|w| w.faulty)
@@ -1225,7 +898,7 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         .filter(|w| !w.faulty && audit.slashed_workers.contains(&w.address))
         .map(|w| w.index)
         .collect();
-    let verdict = if outcome != "Finalized" {
+    let verdict = if outcome != TaskStatus::Finalized {
         format!("the task did not finalize ({outcome}): the requester was refunded")
     } else if honest_delivered {
         if k == 0 {
@@ -1242,7 +915,7 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
     };
 
     let report = json!({
-        "ok": outcome == "Finalized" && callback == "Succeeded" && delivery.delivered && audit.problems.is_empty(),
+        "ok": outcome == TaskStatus::Finalized && audit.callback == Some(CallbackOutcome::Succeeded) && delivery.delivered && audit.problems.is_empty(),
         "task_id": task_id.to_string(),
         "outcome": outcome,
         "callback": callback,
@@ -1448,10 +1121,10 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
             members[0].address
         ));
         say.plain(format!("  contracts: TaskHub {hub}, WorkerRegistry {}, ModelRegistry {}, ExampleConsumer {consumer}, token {}", deployment.worker_registry, deployment.model_registry, deployment.token));
-        say.plain(format!("  logs: {}", env.logs.display()));
+        say.plain(format!("  logs: {}", net.logs_dir.display()));
         say.plain(format!(
             "  web app: {}",
-            crate::ui::serve_local(&rpc, &c, &storage).await?
+            crate::ui::serve_local(&rpc, &net.c, &net.storage).await?
         ));
         kept.store(true, Ordering::SeqCst);
         // Runs until SIGINT/SIGTERM (see `run`), which drops the network.

@@ -60,6 +60,28 @@ pub struct Sources {
 }
 
 impl Sources {
+    /// The hub, the worker registry and, on a VRF deployment, the VRF randomness source of a
+    /// deployment.
+    pub fn of(d: &crate::chain::Deployment) -> Self {
+        Sources {
+            hub: d.task_hub,
+            registry: d.worker_registry,
+            vrf: if d.randomness == "vrf" {
+                d.randomness_source
+            } else {
+                Address::ZERO
+            },
+        }
+    }
+
+    /// The hub and the worker registry only.
+    pub fn hub_and_registry(d: &crate::chain::Deployment) -> Self {
+        Sources {
+            vrf: Address::ZERO,
+            ..Sources::of(d)
+        }
+    }
+
     /// The addresses a log filter asks for.
     pub fn addresses(&self) -> Vec<Address> {
         [self.hub, self.registry, self.vrf]
@@ -179,6 +201,21 @@ impl EventLog {
         }
     }
 
+    /// The task the event is about, for the task events of every source: the hub's (as
+    /// [`EventLog::task_id`]), the registry's stake locks and releases, the VRF source's seed
+    /// requests and fulfilments.
+    pub fn about_task(&self) -> Option<U256> {
+        use VrfRandomness::VrfRandomnessEvents as V;
+        use WorkerRegistry::WorkerRegistryEvents as R;
+        match &self.event {
+            OracleEvent::Registry(R::StakesLocked(e)) => Some(e.taskId),
+            OracleEvent::Registry(R::StakesReleased(e)) => Some(e.taskId),
+            OracleEvent::Vrf(V::SeedRequested(e)) => Some(e.taskId),
+            OracleEvent::Vrf(V::SeedFulfilled(e)) => Some(e.taskId),
+            _ => self.task_id(),
+        }
+    }
+
     /// Whether the event settles its task (finalized or expired).
     pub fn is_settlement(&self) -> bool {
         matches!(
@@ -189,6 +226,147 @@ impl EventLog {
         )
     }
 }
+
+/// Defines a Rust enum for one of the hub's Solidity enums: `From<u8>` (codes the contracts do
+/// not define become `Unknown(code)`), the code back, the Solidity name in words (`Display`,
+/// and JSON as that name).
+macro_rules! code_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $code:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub enum $name {
+            $($(#[$vm])* $v,)+
+            /// A code this build does not know (a newer contract version).
+            Unknown(u8),
+        }
+
+        impl From<u8> for $name {
+            fn from(code: u8) -> Self {
+                match code {
+                    $($code => $name::$v,)+
+                    other => $name::Unknown(other),
+                }
+            }
+        }
+
+        impl $name {
+            /// The Solidity code.
+            pub fn code(self) -> u8 {
+                match self {
+                    $($name::$v => $code,)+
+                    $name::Unknown(c) => c,
+                }
+            }
+
+            /// The Solidity name (`?` for an unknown code).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($name::$v => stringify!($v),)+
+                    $name::Unknown(_) => "?",
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.name())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.name() == *other
+            }
+        }
+    };
+}
+
+code_enum!(
+    /// `ITaskHub.TaskStatus`: Requested → Revealing → Finalized, or → Failed (expired, refunded).
+    TaskStatus {
+        /// Unknown task.
+        #[default]
+        None = 0,
+        /// Waiting for the draw and the commits.
+        Requested = 1,
+        /// Commits closed with a quorum; its committers reveal.
+        Revealing = 2,
+        /// Settled: winners paid, the result recorded.
+        Finalized = 3,
+        /// Expired and refunded.
+        Failed = 4,
+    }
+);
+
+impl TaskStatus {
+    /// Finalized or Failed: nothing more happens to the task.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, TaskStatus::Finalized | TaskStatus::Failed)
+    }
+}
+
+code_enum!(
+    /// `ITaskHub.WaitReason`: why a task is where it is (`taskState`, `TaskExpired`).
+    WaitReason {
+        /// Unknown task.
+        #[default]
+        None = 0,
+        /// The randomness is not available yet.
+        SeedPending = 1,
+        /// The draw is possible (or done); drawn workers may commit.
+        AwaitingCommits = 2,
+        /// Fewer workers than R in the pool; expirable at the deadline.
+        NotEnoughWorkers = 3,
+        /// The randomness will never come: expirable now.
+        SeedExpired = 4,
+        /// All R committed without Q equal hashes: expirable now.
+        NoQuorumPossible = 5,
+        /// No Q equal hashes by the commit deadline: expirable now.
+        CommitDeadlinePassed = 6,
+        /// Commits closed with Q equal hashes: their committers reveal.
+        AwaitingReveals = 7,
+        /// Finalizable (a reveal) or expirable (none) now.
+        RevealDeadlinePassed = 8,
+        /// Terminal.
+        Done = 9,
+    }
+);
+
+code_enum!(
+    /// `ITaskHub.ContributionState`: one drawn worker's progress in one task.
+    ContributionState {
+        /// Not drawn.
+        #[default]
+        None = 0,
+        /// Drawn, not committed.
+        Drawn = 1,
+        /// Committed.
+        Committed = 2,
+        /// Revealed.
+        Revealed = 3,
+    }
+);
+
+code_enum!(
+    /// `ITaskHub.CallbackOutcome`: what happened to the consumer callback.
+    CallbackOutcome {
+        /// Not attempted yet.
+        #[default]
+        None = 0,
+        /// No callback asked, or the requester has no code.
+        Skipped = 1,
+        /// The callback returned.
+        Succeeded = 2,
+        /// Reverted, ran out of gas or re-entered (recorded; the settlement stands).
+        Failed = 3,
+    }
+);
 
 #[cfg(test)]
 mod tests {
@@ -262,5 +440,42 @@ mod tests {
             s.decode(&pending),
             Err(EventError::Unmined { .. })
         ));
+    }
+
+    #[test]
+    fn registry_stake_events_are_about_their_task_but_not_hub_task_events() {
+        let s = sources();
+        let ev = WorkerRegistry::StakesLocked {
+            taskId: U256::from(4),
+            workers: vec![Address::repeat_byte(5)],
+            amountEach: U256::from(100),
+        };
+        let e = s
+            .decode(&log(s.registry, ev.encode_log_data(), Some(8)))
+            .expect("decodes")
+            .expect("a registry event");
+        assert_eq!(e.about_task(), Some(U256::from(4)));
+        assert_eq!(e.task_id(), None);
+    }
+
+    #[test]
+    fn state_codes_round_trip_and_read_as_their_solidity_names() {
+        for code in 0..=4u8 {
+            assert_eq!(TaskStatus::from(code).code(), code);
+        }
+        assert_eq!(TaskStatus::from(3), TaskStatus::Finalized);
+        assert!(TaskStatus::Failed.is_terminal() && !TaskStatus::Revealing.is_terminal());
+        assert_eq!(WaitReason::from(6).to_string(), "CommitDeadlinePassed");
+        assert_eq!(WaitReason::from(9), WaitReason::Done);
+        assert_eq!(ContributionState::from(2), ContributionState::Committed);
+        assert_eq!(CallbackOutcome::from(2).name(), "Succeeded");
+        // An unknown code is kept, not mapped onto a known state.
+        assert_eq!(TaskStatus::from(7), TaskStatus::Unknown(7));
+        assert_eq!(TaskStatus::from(7).code(), 7);
+        assert_eq!(
+            serde_json::to_value(CallbackOutcome::Failed).expect("json"),
+            serde_json::json!("Failed")
+        );
+        assert!(TaskStatus::Finalized == "Finalized");
     }
 }

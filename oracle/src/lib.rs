@@ -9,6 +9,7 @@ pub mod devnet;
 pub mod doctor;
 pub mod events;
 pub mod keys;
+pub mod localnet;
 pub mod metrics;
 pub mod models;
 pub mod node;

@@ -11,8 +11,9 @@ use bytes::Bytes;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::bindings::{status, wait_reason, ExampleConsumer, TaskHub};
+use crate::bindings::{ExampleConsumer, TaskHub};
 use crate::chain::Contracts;
+use crate::events::{CallbackOutcome, ContributionState, TaskStatus, WaitReason};
 use crate::node_cli::{parse_amount, NodeArgs};
 use crate::storage::ImportParams;
 
@@ -212,7 +213,7 @@ pub async fn run(args: RequestArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)?;
     let mut files = serde_json::Map::new();
     if let (Some(sha), Some(cid)) = (t.result_sha256, &t.result_cid) {
-        if t.outcome == "Finalized" {
+        if t.outcome == TaskStatus::Finalized {
             match fetch_result(&storage, cid, sha.0).await {
                 Ok(bytes) => {
                     let path = args.out.join("result.bin");
@@ -307,7 +308,10 @@ pub async fn run(args: RequestArgs) -> anyhow::Result<()> {
         if let Some(cid) = &t.result_cid {
             println!("result CID {cid}");
         }
-        println!("callback   {}", t.callback.as_deref().unwrap_or("-"));
+        println!(
+            "callback   {}",
+            t.callback.map_or("-", CallbackOutcome::name)
+        );
         println!("written    {}", args.out.join("summary.json").display());
     }
     Ok(())
@@ -330,16 +334,26 @@ pub async fn follow(
     loop {
         let st = c.hub.taskState(id).call().await?;
         let contributions = c.hub.contributions(id).call().await.unwrap_or_default();
-        let committed = contributions.iter().filter(|x| x.state >= 2).count() as u64;
-        let revealed = contributions.iter().filter(|x| x.state == 3).count() as u64;
+        let states = || {
+            contributions
+                .iter()
+                .map(|x| ContributionState::from(x.state))
+        };
+        let revealed = states()
+            .filter(|s| *s == ContributionState::Revealed)
+            .count() as u64;
+        let committed = revealed
+            + states()
+                .filter(|s| *s == ContributionState::Committed)
+                .count() as u64;
         bar.set_position(committed + revealed);
+        let status = TaskStatus::from(st.status);
         bar.set_message(format!(
-            "{} ({}), {committed} committed, {revealed} revealed",
-            status::name(st.status),
-            wait_reason(st.reason)
+            "{status} ({}), {committed} committed, {revealed} revealed",
+            WaitReason::from(st.reason)
         ));
-        if st.status == status::FINALIZED || st.status == status::FAILED {
-            bar.finish_with_message(status::name(st.status));
+        if status.is_terminal() {
+            bar.finish_with_message(status.name());
             return Ok(());
         }
         anyhow::ensure!(

@@ -273,3 +273,67 @@ fn vrf_randomness_draws_from_a_fulfilled_seed_and_the_task_settles() {
         "{gas:?}"
     );
 }
+
+/// The library's set-up under manual mining (what reorg tests drive): after the deployment no
+/// block comes unless asked for; `mine`, `snapshot` and `revert_to` move the head as anvil's
+/// RPC says, and the staked workers are in the registry.
+// The serial lock is held for the whole test on purpose (see tests/network.rs): the test runs on
+// its own runtime and thread, so holding it across awaits only makes the others wait.
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_net_with_manual_mining_mines_only_on_demand_and_reverts_to_a_snapshot() {
+    use alloy::providers::Provider;
+    use maskoracle::localnet::{LocalNet, Mining};
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let net = LocalNet::builder(dir.path())
+        .root(root())
+        .mining(Mining::Manual)
+        .workers(2)
+        .build()
+        .await
+        .expect("local network");
+    let head = || async { net.c.provider.get_block_number().await.expect("head") };
+    let h0 = head().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(head().await, h0, "no block without a request for one");
+    let snap = net.snapshot().await.expect("snapshot");
+    net.mine(3).await.expect("mine");
+    assert_eq!(head().await, h0 + 3);
+    assert!(net.revert_to(snap).await.expect("revert"));
+    assert_eq!(head().await, h0);
+    // A reorg keeps the height and changes the hashes of the replaced blocks.
+    net.mine(2).await.expect("mine");
+    let provider = &net.c.provider;
+    let hash_of = |n: u64| async move {
+        provider
+            .get_block_by_number(n.into())
+            .await
+            .expect("block")
+            .expect("mined")
+            .header
+            .hash
+    };
+    let before = hash_of(h0 + 2).await;
+    net.reorg(1).await.expect("anvil_reorg");
+    assert_eq!(head().await, h0 + 2);
+    assert_ne!(hash_of(h0 + 2).await, before, "the top block was replaced");
+    for i in 1..=2 {
+        let info = net
+            .c
+            .workers
+            .workerInfo(LocalNet::addr(i))
+            .call()
+            .await
+            .expect("workerInfo");
+        assert_eq!(
+            U256::from(info.stake),
+            maskoracle::chain::tokens(maskoracle::localnet::WORKER_STAKE)
+        );
+    }
+    // No binary was given: commands are refused, not run with a guessed one.
+    assert!(matches!(
+        net.cmd(&["audit"]),
+        Err(maskoracle::localnet::LocalNetError::NoBinary)
+    ));
+}

@@ -70,10 +70,9 @@ async fn workers_keep_committing_through_range_refusals_and_the_death_of_their_p
     let mut net = Net::start(Setup::default()).await;
     let proxy = RpcProxy::start(&net.rpc, Some(MAX_RANGE)).await;
     net.worker_rpc = Some(proxy.url.clone());
-    net.worker_env.push((
-        "MASKORACLE_RPC_FALLBACK_URLS".into(),
-        format!("[\"{}\"]", net.rpc),
-    ));
+    let fallback = format!("[\"{}\"]", net.rpc);
+    net.worker_env
+        .push(("MASKORACLE_RPC_FALLBACK_URLS".into(), fallback));
     // The deployment is many blocks old by now: the workers' backfill asks for ranges the
     // primary refuses.
     let head = net.c.provider.get_block_number().await.expect("head");

@@ -25,76 +25,9 @@ pub const DRAW_BACKUP_AFTER: Duration = Duration::from_secs(2);
 /// the request comes back, before the record is closed.
 pub const VANISHED_GRACE: Duration = Duration::from_secs(600);
 
-/// The hub's `TaskStatus`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskStatus {
-    /// No such task (yet, or no longer after a reorg).
-    None,
-    /// Requested; commits open.
-    Requested,
-    /// Consensus reached; reveals open.
-    Revealing,
-    /// Settled with a result.
-    Finalized,
-    /// Settled without one (expired).
-    Failed,
-}
+pub use crate::events::{TaskStatus, WaitReason};
 
-impl From<u8> for TaskStatus {
-    fn from(v: u8) -> Self {
-        match v {
-            1 => Self::Requested,
-            2 => Self::Revealing,
-            3 => Self::Finalized,
-            4 => Self::Failed,
-            _ => Self::None,
-        }
-    }
-}
-
-/// The hub's `WaitReason` (see `ITaskHub.sol`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WaitReason {
-    /// Unknown task.
-    None,
-    /// The randomness is not available yet.
-    SeedPending,
-    /// Drawn workers may commit.
-    AwaitingCommits,
-    /// The pool had fewer workers than R; expirable at the commit deadline.
-    NotEnoughWorkers,
-    /// The randomness will never come: expirable now.
-    SeedExpired,
-    /// All R committed without Q equal hashes: expirable now.
-    NoQuorumPossible,
-    /// No Q equal hashes by the commit deadline: expirable now.
-    CommitDeadlinePassed,
-    /// Consensus reached: its committers reveal.
-    AwaitingReveals,
-    /// Finalizable (at least one reveal) or expirable (none) now.
-    RevealDeadlinePassed,
-    /// Terminal.
-    Done,
-}
-
-impl From<u8> for WaitReason {
-    fn from(v: u8) -> Self {
-        match v {
-            1 => Self::SeedPending,
-            2 => Self::AwaitingCommits,
-            3 => Self::NotEnoughWorkers,
-            4 => Self::SeedExpired,
-            5 => Self::NoQuorumPossible,
-            6 => Self::CommitDeadlinePassed,
-            7 => Self::AwaitingReveals,
-            8 => Self::RevealDeadlinePassed,
-            9 => Self::Done,
-            _ => Self::None,
-        }
-    }
-}
-
-/// This worker's `ContributionState` in the task.
+/// This worker's `ContributionState` in the task, ordered by progress (decide compares them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Contribution {
     /// Not drawn (or the draw is not stored).
@@ -501,7 +434,9 @@ pub fn decide(rec: &TaskRecord, v: &TaskView, cx: &Ctx) -> Vec<Action> {
                 out.push(A::Wait(Waiting::Others));
             }
         }
-        WaitReason::None | WaitReason::Done => out.push(A::Wait(Waiting::Others)),
+        WaitReason::None | WaitReason::Done | WaitReason::Unknown(_) => {
+            out.push(A::Wait(Waiting::Others))
+        }
     }
     out
 }
