@@ -8,6 +8,12 @@
 //! Requests come from an unlocked anvil account straight to anvil; requests a reorg removed are
 //! not sent again, so the run tops up to 200 tasks at the end.
 //!
+//! Each worker stakes 1,000 tokens and every commit locks the task stake (100 tokens) until the
+//! task settles, so a worker takes part in at most 10 open tasks at once: with 200 tasks sent in
+//! about two minutes, many expire at their commit deadline (terminal, refunded, nobody slashed:
+//! not committing costs nothing). `CHAOS_EXTRA_STAKE` (tokens per worker, default 0) lifts that
+//! bound.
+//!
 //! Run: `make bench` (or `cargo bench -p maskoracle --bench chaos`).
 
 #[path = "../tests/support/net.rs"]
@@ -115,7 +121,21 @@ async fn main() {
     let v: serde_json::Value =
         serde_json::from_str(out.lines().last().unwrap_or_default()).expect("register json");
     let model = v["model_id"].as_u64().expect("model id") as u32;
+    let extra: u64 = std::env::var("CHAOS_EXTRA_STAKE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     for i in 1..=WORKERS {
+        if extra > 0 {
+            net.ok(&[
+                "worker",
+                "--dev-account",
+                &i.to_string(),
+                "stake",
+                &extra.to_string(),
+            ])
+            .await;
+        }
         net.ok(&[
             "worker",
             "--dev-account",

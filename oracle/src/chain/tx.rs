@@ -55,6 +55,10 @@ use super::rpc::fallback_provider;
 use crate::bindings::{TaskHub, TestToken, WorkerRegistry};
 
 const TARGET: &str = "maskoracle::tx";
+/// How often the dispatcher compares the chain's pending count with the nonces it holds, also
+/// when every flight slot is taken: a reorg (or a pool) that drops a mined transaction of ours
+/// leaves a gap that the later nonces in flight wait behind forever.
+const GAP_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// Why a transaction did not go through.
 #[derive(Debug, thiserror::Error)]
@@ -735,7 +739,65 @@ async fn dispatcher(core: Arc<Core>, mut rx: mpsc::Receiver<Queued>) {
     let mut nonces = Nonces::default();
     let mut flights: JoinSet<Landed> = JoinSet::new();
     let mut open = true;
+    let mut last_gap_check = Instant::now();
     loop {
+        if nonces.next.is_some() && last_gap_check.elapsed() >= GAP_CHECK_EVERY {
+            last_gap_check = Instant::now();
+            let pending = core
+                .provider
+                .get_transaction_count(core.address)
+                .pending()
+                .await;
+            if let Ok(p) = pending {
+                let next = nonces.next.unwrap_or(p);
+                let gaps: Vec<u64> = (p..next.min(p.saturating_add(1024)))
+                    .filter(|n| !nonces.held.contains(n))
+                    .collect();
+                // A gap matters only when something of ours waits behind it.
+                let behind = gaps
+                    .first()
+                    .is_some_and(|g| nonces.held.range(g..).next().is_some());
+                if behind {
+                    for n in gaps {
+                        nonces.free.remove(&n);
+                        nonces.held.insert(n);
+                        tracing::warn!(target: TARGET, nonce = n, chain = p, "a nonce of ours is no longer pending (reorg or dropped) and later ones wait behind it: filled");
+                        // A queued job takes it when there is one; otherwise a 0-value filler.
+                        let mut dispatched = false;
+                        while let Some(mut q) = heap.pop() {
+                            if let Some(gas) = estimate(&core, &mut q).await {
+                                flights.spawn(flight(
+                                    core.clone(),
+                                    head_rx.clone(),
+                                    chain_id,
+                                    q,
+                                    n,
+                                    Some(gas),
+                                ));
+                                dispatched = true;
+                                break;
+                            }
+                        }
+                        if !dispatched {
+                            let filler = Queued {
+                                job: TxJob::new("nonce filler", core.address, Bytes::new()),
+                                reply: None,
+                                seq: u64::MAX,
+                                enqueued: Instant::now(),
+                            };
+                            flights.spawn(flight(
+                                core.clone(),
+                                head_rx.clone(),
+                                chain_id,
+                                filler,
+                                n,
+                                None,
+                            ));
+                        }
+                    }
+                }
+            }
+        }
         // Drop the queued jobs whose deadline passed.
         if heap.iter().any(Queued::expired) {
             let (gone, keep): (Vec<_>, Vec<_>) = heap.drain().partition(Queued::expired);
@@ -826,7 +888,7 @@ async fn dispatcher(core: Arc<Core>, mut rx: mpsc::Receiver<Queued>) {
                     }
                 }
             },
-            _ = tokio::time::sleep(Duration::from_millis(200)), if !heap.is_empty() => {}
+            _ = tokio::time::sleep(Duration::from_millis(200)), if !heap.is_empty() || !flights.is_empty() => {}
         }
     }
     tracing::debug!(target: TARGET, "signer stopped");
