@@ -293,8 +293,15 @@ async fn main() {
         if ok { "clean" } else { "PROBLEMS" },
         started.elapsed().as_secs_f64()
     );
-    if !ok {
+    if !ok || slashed > 0 || finalized + expired != n {
         println!("{audit:#}");
+        // Keep the nodes' logs for the post-mortem (the network's folder goes with it).
+        let keep = root().join("target/bench/chaos-logs");
+        let _ = std::fs::create_dir_all(&keep);
+        for i in 1..=WORKERS {
+            let _ = std::fs::copy(net.worker_log(i), keep.join(format!("worker{i}.log")));
+        }
+        println!("logs kept in {}", keep.display());
     }
     assert_eq!(finalized + expired, n, "tasks not terminal\n{}", net.logs());
     assert_eq!(slashed, 0, "honest workers slashed\n{audit:#}");
