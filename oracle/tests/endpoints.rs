@@ -73,13 +73,16 @@ async fn workers_keep_committing_through_range_refusals_and_the_death_of_their_p
     let fallback = format!("[\"{}\"]", net.rpc);
     net.worker_env
         .push(("MASKORACLE_RPC_FALLBACK_URLS".into(), fallback));
-    // The deployment is many blocks old by now: the workers' backfill asks for ranges the
-    // primary refuses.
+    // The deployment is many blocks old before the workers start: their backfill asks for
+    // ranges the primary refuses.
+    let _: serde_json::Value = net
+        .c
+        .provider
+        .raw_request("anvil_mine".into(), [8 * MAX_RANGE])
+        .await
+        .expect("anvil_mine");
     let head = net.c.provider.get_block_number().await.expect("head");
-    assert!(
-        head > 4 * MAX_RANGE,
-        "blocks to backfill: {head} (0.25 s blocks)"
-    );
+    assert!(head > 4 * MAX_RANGE, "blocks to backfill: {head}");
     for i in 1..=3 {
         net.spawn_worker(i, &[]);
     }
