@@ -92,6 +92,9 @@ struct Faults {
     drops: u32,
     reorgs: u32,
     deep_reorgs: u32,
+    /// Workers that ended by themselves (a crash, a refusal to start), restarted as a supervisor
+    /// (systemd's `Restart=on-failure`) would; reported, and a failure of the run.
+    crashes: Vec<String>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -216,6 +219,7 @@ async fn main() {
         for (w, _) in due {
             net.spawn_worker(w, &[]);
         }
+        supervise(&mut net, &mut faults);
         match rng.below(4) {
             0 => {
                 let w = 1 + rng.below(u64::from(WORKERS)) as u32;
@@ -256,6 +260,7 @@ async fn main() {
     for (w, _) in down.drain(..) {
         net.spawn_worker(w, &[]);
     }
+    supervise(&mut net, &mut faults);
     let chaos_s = chaos_from.elapsed().as_secs_f64();
     // Every task on chain reaches a terminal state.
     let n: u64 = net.last_task().await.to();
@@ -270,6 +275,7 @@ async fn main() {
                 _ => {}
             }
         }
+        supervise(&mut net, &mut faults);
         if finalized + expired == n || Instant::now() > deadline {
             break (finalized, expired);
         }
@@ -293,7 +299,13 @@ async fn main() {
         if ok { "clean" } else { "PROBLEMS" },
         started.elapsed().as_secs_f64()
     );
-    if !ok || slashed > 0 || finalized + expired != n {
+    if !faults.crashes.is_empty() {
+        println!(
+            "chaos: workers that ended by themselves (restarted): {}",
+            faults.crashes.join("; ")
+        );
+    }
+    if !ok || slashed > 0 || finalized + expired != n || !faults.crashes.is_empty() {
         println!("{audit:#}");
         // Keep the nodes' logs for the post-mortem (the network's folder goes with it).
         let keep = root().join("target/bench/chaos-logs");
@@ -306,4 +318,16 @@ async fn main() {
     assert_eq!(finalized + expired, n, "tasks not terminal\n{}", net.logs());
     assert_eq!(slashed, 0, "honest workers slashed\n{audit:#}");
     assert!(ok, "audit problems");
+    assert!(faults.crashes.is_empty(), "workers ended by themselves");
+}
+
+/// Restarts the workers that ended by themselves, recording how they ended.
+fn supervise(net: &mut Net, faults: &mut Faults) {
+    while let Some((name, how)) = net.exited() {
+        eprintln!("chaos: {name} {how}; restarting it\n{}", net.tail(&name, 20));
+        faults.crashes.push(format!("{name} {how}"));
+        if let Some(i) = name.strip_prefix("worker").and_then(|i| i.parse().ok()) {
+            net.spawn_worker(i, &[]);
+        }
+    }
 }

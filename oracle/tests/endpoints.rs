@@ -1,6 +1,7 @@
 //! The worker on endpoints like a public chain's: its primary RPC endpoint refuses `eth_getLogs`
 //! over a few blocks (as public providers do), and later dies; a second endpoint is configured.
-//! The workers keep committing and revealing throughout.
+//! The workers keep committing and revealing throughout. And a worker started while its only
+//! endpoint is down waits for it instead of exiting.
 
 #![allow(clippy::await_holding_lock)]
 
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use alloy::primitives::U256;
 use alloy::providers::Provider;
-use net::{scene, serial, Net, Setup};
+use net::{scene, serial, Net, Proxy, Setup};
 use rpc_proxy::RpcProxy;
 
 const SETTLE: Duration = Duration::from_secs(240);
@@ -103,4 +104,28 @@ async fn workers_keep_committing_through_range_refusals_and_the_death_of_their_p
         "log ranges refused by the primary: {refused}; forwarded calls: {}",
         proxy.counts().forwarded.load(Ordering::Relaxed)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_started_while_its_endpoint_is_down_waits_for_it() {
+    let _serial = serial();
+    let mut net = Net::start(Setup::default()).await;
+    let proxy = Proxy::start(net.anvil.port()).await;
+    proxy.set_up(false);
+    net.worker_rpc = Some(proxy.url.clone());
+    for i in 1..=3 {
+        net.spawn_worker(i, &[]);
+    }
+    // Long enough for a start-up that gives up to have exited.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(net.exited(), None, "a worker exited\n{}", net.logs());
+    let log = std::fs::read_to_string(net.worker_log(1)).expect("worker log");
+    assert!(
+        log.contains("cannot be reached; waiting for it"),
+        "the wait is logged\n{log}"
+    );
+    proxy.set_up(true);
+    let task = request(&net, 3).await;
+    settled(&net, task).await;
+    assert_eq!(net.exited(), None, "{}", net.logs());
 }

@@ -1426,8 +1426,42 @@ pub async fn run(cfg: Config, role: Role) -> anyhow::Result<()> {
             }
         });
     }
-    let worker = Worker::open(cfg, role, metrics).await?;
-    let r = worker.run(crate::shutdown::signal()).await;
+    let shutdown = crate::shutdown::signal();
+    tokio::pin!(shutdown);
+    // A daemon outlives its RPC endpoint's outages, including one at start-up: an endpoint that
+    // cannot be reached is waited for (with a growing pause), anything else ends the process.
+    let mut pause = Duration::from_secs(1);
+    let worker = loop {
+        match Worker::open(cfg.clone(), role, metrics.clone()).await {
+            Ok(w) => break w,
+            Err(e) if unreachable_endpoint(&e) => {
+                metrics.rpc_error();
+                tracing::warn!(target: "maskoracle::worker", error = %format!("{e:#}"), retry_in_s = pause.as_secs(), "the RPC endpoint cannot be reached; waiting for it");
+                tokio::select! {
+                    () = &mut shutdown => {
+                        let _ = stop_tx.send(true);
+                        return Ok(());
+                    }
+                    () = tokio::time::sleep(pause) => {}
+                }
+                pause = (pause * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => {
+                let _ = stop_tx.send(true);
+                return Err(e);
+            }
+        }
+    };
+    let r = worker.run(&mut shutdown).await;
     let _ = stop_tx.send(true);
     r
+}
+
+/// Whether `e` comes from the transport (connection refused, timeout, HTTP error status) rather
+/// than from an answer: only those are worth waiting out.
+fn unreachable_endpoint(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<alloy::transports::TransportError>()
+            .is_some_and(|t| t.is_transport_error())
+    })
 }
