@@ -21,10 +21,8 @@ mod net;
 
 use std::time::{Duration, Instant};
 
-use alloy::network::TransactionBuilder;
-use alloy::primitives::{Address, U256};
+use alloy::primitives::U256;
 use alloy::providers::Provider;
-use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
 use maskoracle::bindings::{TaskHub, TestToken};
 use maskoracle::chain::tokens;
@@ -50,20 +48,6 @@ impl Rng {
     }
 }
 
-async fn send(net: &Net, from: Address, to: Address, input: Vec<u8>) {
-    let req = TransactionRequest::default()
-        .with_from(from)
-        .with_to(to)
-        .with_input(input)
-        .with_gas_limit(2_000_000);
-    let _ = net
-        .c
-        .provider
-        .send_transaction(req)
-        .await
-        .expect("eth_sendTransaction (unlocked anvil account)");
-}
-
 async fn request(net: &Net, model: u32, input: &str) {
     let p = maskoracle::bindings::hub::ITaskHub::RequestParams {
         modelId: model,
@@ -77,13 +61,13 @@ async fn request(net: &Net, model: u32, input: &str) {
         input: input.to_owned(),
         params: Default::default(),
     };
-    send(
-        net,
+    net.send_as(
         Net::addr(0),
         net.c.deployment.task_hub,
         TaskHub::requestCall { p }.abi_encode(),
     )
-    .await;
+    .await
+    .expect("eth_sendTransaction (unlocked anvil account)");
 }
 
 #[derive(Default)]
@@ -168,8 +152,7 @@ async fn main() {
     );
     let d = net.c.deployment.clone();
     let amount = tokens(1_000_000);
-    send(
-        &net,
+    net.send_as(
         Net::addr(0),
         d.token,
         TestToken::approveCall {
@@ -178,9 +161,9 @@ async fn main() {
         }
         .abi_encode(),
     )
-    .await;
-    send(
-        &net,
+    .await
+    .expect("eth_sendTransaction (unlocked anvil account)");
+    net.send_as(
         Net::addr(0),
         d.task_hub,
         TaskHub::depositCall {
@@ -189,7 +172,8 @@ async fn main() {
         }
         .abi_encode(),
     )
-    .await;
+    .await
+    .expect("eth_sendTransaction (unlocked anvil account)");
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let proxy = net::Proxy::start(net.anvil.port()).await;
@@ -299,6 +283,16 @@ async fn main() {
         if ok { "clean" } else { "PROBLEMS" },
         started.elapsed().as_secs_f64()
     );
+    // Start-ups that found the endpoint down and waited for it (instead of exiting).
+    let waited: usize = (1..=WORKERS)
+        .map(|i| {
+            std::fs::read_to_string(net.worker_log(i))
+                .unwrap_or_default()
+                .matches("cannot be reached; waiting for it")
+                .count()
+        })
+        .sum();
+    println!("chaos: worker start-ups that waited for the RPC endpoint: {waited}");
     if !faults.crashes.is_empty() {
         println!(
             "chaos: workers that ended by themselves (restarted): {}",
@@ -324,7 +318,10 @@ async fn main() {
 /// Restarts the workers that ended by themselves, recording how they ended.
 fn supervise(net: &mut Net, faults: &mut Faults) {
     while let Some((name, how)) = net.exited() {
-        eprintln!("chaos: {name} {how}; restarting it\n{}", net.tail(&name, 20));
+        eprintln!(
+            "chaos: {name} {how}; restarting it\n{}",
+            net.tail(&name, 20)
+        );
         faults.crashes.push(format!("{name} {how}"));
         if let Some(i) = name.strip_prefix("worker").and_then(|i| i.parse().ok()) {
             net.spawn_worker(i, &[]);

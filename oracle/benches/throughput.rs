@@ -16,10 +16,8 @@ mod net;
 
 use std::time::{Duration, Instant};
 
-use alloy::network::TransactionBuilder;
-use alloy::primitives::{Address, U256};
+use alloy::primitives::U256;
 use alloy::providers::Provider;
-use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
 use maskoracle::bindings::{TaskHub, TestToken};
 use maskoracle::chain::tokens;
@@ -28,20 +26,6 @@ use net::{root, Net, Setup};
 const TASKS: usize = 50;
 const SERIAL_CAP_12S: Duration = Duration::from_secs(300);
 const GOAL_12S: f64 = 20.0;
-
-async fn send(net: &Net, from: Address, to: Address, input: Vec<u8>) {
-    let req = TransactionRequest::default()
-        .with_from(from)
-        .with_to(to)
-        .with_input(input)
-        .with_gas_limit(2_000_000);
-    let _ = net
-        .c
-        .provider
-        .send_transaction(req)
-        .await
-        .expect("eth_sendTransaction (unlocked anvil account)");
-}
 
 async fn mine_interval(net: &Net, seconds: u64) {
     let _: serde_json::Value = net
@@ -81,7 +65,9 @@ async fn run(net: &Net, model: u32, input: &str, cap: Duration) -> Run {
             input: input.to_owned(),
             params: Default::default(),
         };
-        send(net, requester, hub, TaskHub::requestCall { p }.abi_encode()).await;
+        net.send_as(requester, hub, TaskHub::requestCall { p }.abi_encode())
+            .await
+            .expect("eth_sendTransaction (unlocked anvil account)");
     }
     let last = first + U256::from(TASKS - 1);
     // Time starts when the requests are on chain.
@@ -164,8 +150,7 @@ async fn main() {
     let requester = Net::addr(0);
     let d = net.c.deployment.clone();
     let amount = tokens(1_000_000);
-    send(
-        &net,
+    net.send_as(
         requester,
         d.token,
         TestToken::approveCall {
@@ -174,9 +159,9 @@ async fn main() {
         }
         .abi_encode(),
     )
-    .await;
-    send(
-        &net,
+    .await
+    .expect("eth_sendTransaction (unlocked anvil account)");
+    net.send_as(
         requester,
         d.task_hub,
         TaskHub::depositCall {
@@ -185,7 +170,8 @@ async fn main() {
         }
         .abi_encode(),
     )
-    .await;
+    .await
+    .expect("eth_sendTransaction (unlocked anvil account)");
     tokio::time::sleep(Duration::from_secs(2)).await;
     net.worker_env
         .push(("MASKORACLE_WORKER__CONFIRMATIONS".into(), "1".into()));

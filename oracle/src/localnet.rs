@@ -1101,6 +1101,29 @@ impl LocalNet {
             .map_err(anyhow::Error::from)?)
     }
 
+    /// Sends a call from one of anvil's unlocked accounts (`eth_sendTransaction`, gas limit
+    /// 2,000,000) without waiting for it to be mined: requests and deposits in bulk.
+    pub async fn send_as(
+        &self,
+        from: Address,
+        to: Address,
+        input: Vec<u8>,
+    ) -> Result<alloy::primitives::TxHash, LocalNetError> {
+        use alloy::network::TransactionBuilder;
+        let req = alloy::rpc::types::TransactionRequest::default()
+            .with_from(from)
+            .with_to(to)
+            .with_input(input)
+            .with_gas_limit(2_000_000);
+        let pending = self
+            .c
+            .provider
+            .send_transaction(req)
+            .await
+            .map_err(anyhow::Error::from)?;
+        Ok(*pending.tx_hash())
+    }
+
     /// Mines `blocks` blocks now (`anvil_mine`).
     pub async fn mine(&self, blocks: u64) -> Result<(), LocalNetError> {
         self.anvil_rpc("anvil_mine", serde_json::json!([U256::from(blocks)]))

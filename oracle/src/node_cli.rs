@@ -636,14 +636,14 @@ pub async fn fetch_daemon_status(base: &str) -> anyhow::Result<crate::metrics::D
 
 /// Local task records by phase (`seen`, `computed`, `commit-sent`, `reveal-sent`, `done`).
 pub fn tasks_by_phase(
-    records: &[([u8; 32], crate::state::TaskRecord)],
+    phases: impl IntoIterator<Item = crate::state::TaskPhase>,
 ) -> std::collections::BTreeMap<String, u64> {
     let mut out = std::collections::BTreeMap::new();
-    for (_, r) in records {
-        let name = serde_json::to_value(r.phase)
+    for phase in phases {
+        let name = serde_json::to_value(phase)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| format!("{:?}", r.phase));
+            .unwrap_or_else(|| format!("{phase:?}"));
         *out.entry(name).or_insert(0) += 1;
     }
     out
@@ -701,7 +701,8 @@ async fn status(cfg: &Config, json: bool, metrics_url_flag: Option<String>) -> a
                 }
             }
             report["state"] = json!({"schema_version": version, "cursor": cursor});
-            report["tasks"] = serde_json::to_value(tasks_by_phase(records))?;
+            report["tasks"] =
+                serde_json::to_value(tasks_by_phase(records.iter().map(|(_, r)| r.phase)))?;
             report["timings"] = records
                 .iter()
                 .filter(|(_, r)| r.commit_sent_unix_ms.is_some())

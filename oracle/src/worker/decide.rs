@@ -25,9 +25,11 @@ pub const DRAW_BACKUP_AFTER: Duration = Duration::from_secs(2);
 /// the request comes back, before the record is closed.
 pub const VANISHED_GRACE: Duration = Duration::from_secs(600);
 
-pub use crate::events::{TaskStatus, WaitReason};
+pub use crate::events::{ContributionState, TaskStatus, WaitReason};
 
-/// This worker's `ContributionState` in the task, ordered by progress (decide compares them).
+/// This worker's [`ContributionState`] in the task, ordered by progress (decide compares them).
+/// A separate type because the chain's enum also carries codes this build does not know, which
+/// have no place in the order: they count as no contribution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Contribution {
     /// Not drawn (or the draw is not stored).
@@ -40,14 +42,20 @@ pub enum Contribution {
     Revealed,
 }
 
-impl From<u8> for Contribution {
-    fn from(v: u8) -> Self {
-        match v {
-            1 => Self::Drawn,
-            2 => Self::Committed,
-            3 => Self::Revealed,
-            _ => Self::None,
+impl From<ContributionState> for Contribution {
+    fn from(s: ContributionState) -> Self {
+        match s {
+            ContributionState::Drawn => Self::Drawn,
+            ContributionState::Committed => Self::Committed,
+            ContributionState::Revealed => Self::Revealed,
+            ContributionState::None | ContributionState::Unknown(_) => Self::None,
         }
+    }
+}
+
+impl From<u8> for Contribution {
+    fn from(code: u8) -> Self {
+        ContributionState::from(code).into()
     }
 }
 

@@ -142,8 +142,11 @@ pub struct Worker {
     compute_slots: Arc<Semaphore>,
     follower: follower::Follower,
     min_reward: U256,
-    /// Records not closed.
-    open: HashSet<U256>,
+    /// Records not closed, with what the reconciliation and `/status` need of them (kept in step
+    /// with the state store by `put`, so neither reads the store).
+    open: HashMap<U256, Brief>,
+    /// Records in the store, open or closed (counted at start, kept up on creation and pruning).
+    records: u64,
     computing: HashSet<U256>,
     acting: HashSet<(U256, TxKind)>,
     dirty: HashSet<U256>,
@@ -217,11 +220,7 @@ impl Worker {
             cfg.worker.log_chunk_blocks,
             d.deploy_block,
         );
-        let open = state
-            .open_tasks()?
-            .into_iter()
-            .map(|(k, _)| U256::from_be_bytes(k))
-            .collect();
+        let (open, records) = index(&state)?;
         Ok(Self {
             compute_slots: Arc::new(Semaphore::new(cfg.worker.max_concurrent_tasks)),
             role,
@@ -236,6 +235,7 @@ impl Worker {
             follower,
             min_reward,
             open,
+            records,
             computing: HashSet::new(),
             acting: HashSet::new(),
             dirty: HashSet::new(),
@@ -274,7 +274,7 @@ impl Worker {
             "starting"
         );
         // Tasks left open by an earlier run are driven again from their records.
-        self.dirty.extend(self.open.iter().copied());
+        self.dirty.extend(self.open.keys().copied());
         tokio::pin!(shutdown);
         let poll = Duration::from_millis(self.cfg.worker.poll_interval_ms);
         let mut backoff = poll;
@@ -405,20 +405,22 @@ impl Worker {
         self.report(U256::from(stake.stake), balance)?;
         // Tasks this worker takes part in are looked at again; tasks it only keeps wait for their
         // events and deadlines.
-        let involved: Vec<U256> = self
-            .open
-            .iter()
-            .copied()
-            .filter(|id| self.involved(*id))
-            .collect();
-        self.dirty.extend(involved);
+        if self.role == Role::Worker {
+            let involved = self
+                .open
+                .iter()
+                .filter(|(_, b)| b.drawn != Some(false) || b.phase >= TaskPhase::Computed)
+                .map(|(id, _)| *id);
+            self.dirty.extend(involved);
+        }
         if self.last_prune.elapsed() >= PRUNE_EVERY {
             self.last_prune = Instant::now();
             let before = unix_ms().saturating_sub(self.cfg.worker.prune_after_s * 1000);
             match self.state.prune_done(before) {
                 Ok(0) => {}
                 Ok(n) => {
-                    tracing::info!(target: "maskoracle::worker", pruned = n, "closed task records pruned")
+                    tracing::info!(target: "maskoracle::worker", pruned = n, "closed task records pruned");
+                    self.records = self.records.saturating_sub(n as u64);
                 }
                 Err(e) => {
                     tracing::warn!(target: "maskoracle::worker", error = %e, "pruning failed")
@@ -445,16 +447,16 @@ impl Worker {
             in_flight: f.in_flight,
             oldest_job_age_s: st.oldest_queued_age().map(|d| d.as_secs()).unwrap_or(0),
         });
-        let records = self.state.all_tasks()?;
         // The nearest reveal deadline among tasks committed to and not revealed.
-        let next_reveal = records
+        let next_reveal = self
+            .open
             .iter()
-            .filter(|(_, r)| r.phase == TaskPhase::CommitSent)
-            .filter_map(|(k, _)| {
-                let id = U256::from_be_bytes(*k);
-                self.deadlines.get(&id).map(|d| (d.1, id))
-            })
+            .filter(|(_, b)| b.phase == TaskPhase::CommitSent)
+            .filter_map(|(id, _)| self.deadlines.get(id).map(|d| (d.1, *id)))
             .min();
+        let mut phases: Vec<TaskPhase> = self.open.values().map(|b| b.phase).collect();
+        let done = self.records.saturating_sub(self.open.len() as u64);
+        phases.extend(std::iter::repeat_n(TaskPhase::Done, done as usize));
         let mut served: Vec<u32> = self.served.iter().copied().collect();
         served.sort_unstable();
         self.metrics.set_status(crate::metrics::StatusSnapshot {
@@ -464,7 +466,7 @@ impl Worker {
                 Role::Keeper => "keeper".into(),
             }),
             drain: self.cfg.worker.drain,
-            tasks_by_phase: crate::node_cli::tasks_by_phase(&records),
+            tasks_by_phase: crate::node_cli::tasks_by_phase(phases),
             served_models: served,
             stake_wei: Some(stake.to_string()),
             hub_balance_wei: Some(balance.to_string()),
@@ -472,16 +474,6 @@ impl Worker {
             next_reveal_task: next_reveal.map(|(_, id)| id.to_string()),
         });
         Ok(())
-    }
-
-    fn involved(&self, id: U256) -> bool {
-        if self.role != Role::Worker {
-            return false;
-        }
-        match self.state.task(&task_key(id)) {
-            Ok(Some(r)) => r.drawn != Some(false) || r.phase >= TaskPhase::Computed,
-            _ => false,
-        }
     }
 
     /// Reads confirmed logs (a few chunks per turn) and handles reorgs below the confirmed head.
@@ -551,11 +543,10 @@ impl Worker {
                 rec.note = Some("reopened after a reorg".into());
                 rec.done_unix_ms = None;
                 self.put(id, &rec, None)?;
-                self.open.insert(id);
             } else if settled_after {
                 self.put(id, &rec, None)?;
             }
-            if self.open.contains(&id) {
+            if self.open.contains_key(&id) {
                 self.dirty.insert(id);
             }
         }
@@ -595,7 +586,8 @@ impl Worker {
                         rec.input = ev.input.clone();
                         rec.request_hash = Some(hash);
                         rec.seen_unix_ms = Some(unix_ms());
-                        self.state.put_task(&key, &rec, None)?;
+                        self.put(ev.taskId, &rec, None)?;
+                        self.records += 1;
                         tracing::info!(target: "maskoracle::worker", task = %ev.taskId, model = ev.modelId, input = %loggable(&ev.input), request_hash = %B256::from(hash), "task requested");
                     }
                     Some(rec) if rec.request_hash.is_some_and(|h| h != hash) => {
@@ -603,15 +595,14 @@ impl Worker {
                         // was computed for the old one must never be committed for this one.
                         tracing::warn!(target: "maskoracle::worker", task = %ev.taskId, model = ev.modelId, input = %loggable(&ev.input), "the task's request was replaced (reorg): starting again");
                         let rec = rec.for_new_request(e.block, ev.modelId, ev.input.clone(), hash);
-                        self.state.put_task(&key, &rec, None)?;
+                        self.put(ev.taskId, &rec, None)?;
                     }
                     Some(mut rec) if rec.request_hash.is_none() => {
                         rec.request_hash = Some(hash);
-                        self.state.put_task(&key, &rec, None)?;
+                        self.put(ev.taskId, &rec, None)?;
                     }
                     Some(_) => {}
                 }
-                self.open.insert(ev.taskId);
                 self.dirty.insert(ev.taskId);
             }
             H::ResultRecorded(ev) => {
@@ -631,7 +622,7 @@ impl Worker {
             }
             _ => {
                 if let Some(id) = e.task_id() {
-                    if self.open.contains(&id) {
+                    if self.open.contains_key(&id) {
                         self.dirty.insert(id);
                     }
                 }
@@ -640,8 +631,18 @@ impl Worker {
         Ok(())
     }
 
-    fn put(&self, id: U256, rec: &TaskRecord, canonical: Option<&[u8]>) -> anyhow::Result<()> {
+    /// Writes the record and keeps the in-memory index in step with it.
+    fn put(&mut self, id: U256, rec: &TaskRecord, canonical: Option<&[u8]>) -> anyhow::Result<()> {
         self.state.put_task(&task_key(id), rec, canonical)?;
+        let brief = Brief {
+            drawn: rec.drawn,
+            phase: rec.phase,
+        };
+        if rec.phase == TaskPhase::Done {
+            self.open.remove(&id);
+        } else {
+            self.open.insert(id, brief);
+        }
         Ok(())
     }
 
@@ -655,7 +656,6 @@ impl Worker {
         self.missing.remove(&id);
         self.cooldown.remove(&id);
         self.deadlines.remove(&id);
-        self.open.remove(&id);
         rec.phase = TaskPhase::Done;
         rec.note = Some(outcome.name().to_owned());
         rec.done_unix_ms = Some(unix_ms());
@@ -1313,6 +1313,31 @@ impl Worker {
         self.dirty.insert(id);
         Ok(())
     }
+}
+
+/// The open records' briefs and the number of records, from the store (once, at start).
+fn index(state: &StateStore) -> anyhow::Result<(HashMap<U256, Brief>, u64)> {
+    let all = state.all_tasks()?;
+    let records = all.len() as u64;
+    let open = all
+        .into_iter()
+        .filter(|(_, r)| r.phase != TaskPhase::Done)
+        .map(|(k, r)| {
+            let brief = Brief {
+                drawn: r.drawn,
+                phase: r.phase,
+            };
+            (U256::from_be_bytes(k), brief)
+        })
+        .collect();
+    Ok((open, records))
+}
+
+/// What the node keeps in memory of an open record.
+#[derive(Debug, Clone, Copy)]
+struct Brief {
+    drawn: Option<bool>,
+    phase: TaskPhase,
 }
 
 struct ComputeJob {
