@@ -8,11 +8,11 @@
 //! Requests come from an unlocked anvil account straight to anvil; requests a reorg removed are
 //! not sent again, so the run tops up to 200 tasks at the end.
 //!
-//! Each worker stakes 1,000 tokens and every commit locks the task stake (100 tokens) until the
-//! task settles, so a worker takes part in at most 10 open tasks at once: with 200 tasks sent in
-//! about two minutes, many expire at their commit deadline (terminal, refunded, nobody slashed:
-//! not committing costs nothing). `CHAOS_EXTRA_STAKE` (tokens per worker, default 0) lifts that
-//! bound.
+//! Every commit locks the task stake (100 tokens) until the task settles, so a worker with the
+//! set-up's 1,000 tokens takes part in at most 10 open tasks at once; with 200 tasks sent in about
+//! two minutes most would expire at their commit deadline (terminal, refunded, nobody slashed).
+//! Each worker therefore stakes `CHAOS_EXTRA_STAKE` more tokens (default 2,000: 30 open tasks),
+//! so that the faults hit commits and reveals rather than idle workers; 0 gives the stake bound.
 //!
 //! Run: `make bench` (or `cargo bench -p maskoracle --bench chaos`).
 
@@ -111,7 +111,7 @@ async fn main() {
     let extra: u64 = std::env::var("CHAOS_EXTRA_STAKE")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+        .unwrap_or(2_000);
     for i in 1..=WORKERS {
         if extra > 0 {
             net.ok(&[
