@@ -18,6 +18,7 @@ pub mod numerics;
 pub mod ops;
 pub mod overlay;
 pub mod postprocess;
+pub mod sketch;
 pub mod status;
 pub mod summary;
 
@@ -91,6 +92,39 @@ impl ExecutionProfile {
             model_sha256: Some(hex::encode(model.sha256())),
             ..Self::current()
         }
+    }
+}
+
+/// Relative noise on raw model outputs (see [`Segmenter::segment_perturbed`]).
+#[derive(Debug, Clone, Copy)]
+struct Perturbation {
+    rel: f64,
+    seed: i64,
+}
+
+impl Perturbation {
+    /// `v + rel * max|t| * u`: noise relative to the tensor's scale rather than to each value,
+    /// as rounding in sums of products is (a value near 0 made of large terms is as uncertain as
+    /// the terms), and so that it can move a logit across 0 or a probability across 0.5.
+    fn noisy(&self, t: &tch::Tensor) -> Result<tch::Tensor, ModelError> {
+        if t.numel() == 0 {
+            return Ok(t.shallow_clone());
+        }
+        let scale = t.f_abs()?.f_max()?.double_value(&[]);
+        let u = t.f_rand_like()?.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?;
+        Ok(t.f_add(&u.f_mul_scalar(self.rel * scale)?)?)
+    }
+
+    fn apply(&self, raw: RawOutput) -> Result<RawOutput, ModelError> {
+        tch::manual_seed(self.seed);
+        Ok(match raw {
+            RawOutput::Instance(o) => RawOutput::Instance(model::InstanceOutput {
+                scores: self.noisy(&o.scores)?,
+                masks: self.noisy(&o.masks)?,
+                ..o
+            }),
+            RawOutput::Semantic(l) => RawOutput::Semantic(self.noisy(&l)?),
+        })
     }
 }
 
@@ -198,6 +232,19 @@ impl Segmenter {
     /// Segments one input. Blocking and CPU-bound. Never panics on hostile input: every failure
     /// becomes a result with an error status.
     pub fn segment(&self, bytes: &[u8]) -> Segmentation {
+        self.segment_with(bytes, None)
+    }
+
+    /// [`Segmenter::segment`] with the model's raw outputs perturbed before post-processing:
+    /// each value `v` of an output tensor `t` becomes `v + rel * max|t| * u`, `u` uniform in
+    /// [-1, 1) from `seed`. It emulates
+    /// another numerical code path (another CPU, GPU or library build) for the agreement
+    /// benchmark; never a consensus profile.
+    pub fn segment_perturbed(&self, bytes: &[u8], rel: f64, seed: i64) -> Segmentation {
+        self.segment_with(bytes, Some(Perturbation { rel, seed }))
+    }
+
+    fn segment_with(&self, bytes: &[u8], perturb: Option<Perturbation>) -> Segmentation {
         let model_sha = self.model.sha256();
         let input_sha: [u8; 32] = Sha256::digest(bytes).into();
         let decoded = match decode::decode(bytes, &self.limits) {
@@ -217,7 +264,7 @@ impl Segmenter {
         let working = working_image(&decoded.rgb);
         drop(decoded);
         let grid = (working.width() as u16, working.height() as u16);
-        match self.run(&working, image, grid) {
+        match self.run(&working, image, grid, perturb) {
             Ok(dets) => Segmentation {
                 result: CanonicalResult::ok(model_sha, input_sha, image, grid, dets),
                 working: Some(working),
@@ -239,11 +286,15 @@ impl Segmenter {
         working: &RgbImage,
         image: (u16, u16),
         grid: (u16, u16),
+        perturb: Option<Perturbation>,
     ) -> Result<Vec<Detection>, ModelError> {
         ops::inference_mode(|| {
-            let raw = self
-                .model
-                .infer_rgb(working.as_raw(), working.width(), working.height())?;
+            let mut raw =
+                self.model
+                    .infer_rgb(working.as_raw(), working.width(), working.height())?;
+            if let Some(p) = perturb {
+                raw = p.apply(raw)?;
+            }
             let t = &self.model.manifest().thresholds;
             match &raw {
                 RawOutput::Instance(o) => postprocess::instance_detections(o, t, image, grid),
