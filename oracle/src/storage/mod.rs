@@ -3,7 +3,7 @@
 //! One interface, [`Storage`] (put bytes → CID, get CID → verified bytes, pin), with backends:
 //! - [`embedded::EmbeddedNode`] (feature `embedded-ipfs`, on by default): an IPFS node in the
 //!   process (rust-ipfs: libp2p, Bitswap, a persistent flatfs repository);
-//! - [`kubo::KuboStorage`]: Kubo's RPC API through the `ipfs-api` crate;
+//! - [`kubo::KuboStorage`]: Kubo's RPC API (plain `reqwest` requests);
 //! - [`gateway::GatewayStorage`]: read-only, trustless HTTP gateways (`?format=raw`).
 //!
 //! Whatever the backend, reads are trustless: the DAG is walked block by block
