@@ -249,7 +249,12 @@ async fn an_external_consumer_built_from_the_page_requests_receives_and_recovers
     let c = DetectionCounter::new(counter, net.c.provider.clone());
     for id in [task, low] {
         let o = c.outcomes(id).call().await.expect("outcomes");
-        assert!(o.done && o.finalized, "task {id}: {o:?}");
+        assert!(
+            o.done && o.finalized,
+            "task {id}: done {} finalized {}",
+            o.done,
+            o.finalized
+        );
         assert_eq!((o.status, o.detections), (0, 1), "one person in the photo");
         assert_eq!(o.resultSha256, want.result_sha256, "task {id}");
     }
@@ -257,6 +262,12 @@ async fn an_external_consumer_built_from_the_page_requests_receives_and_recovers
     assert!(c.recovered(low).call().await.expect("recovered"));
     let sha: B256 = field(&stdout, "SHA").parse().expect("sha");
     assert_eq!(sha, want.result_sha256);
+    // What Recover.s.sol checked the event's summary against: keccak256 of the honest summary.
+    let recorded = hub.result(low).call().await.expect("result");
+    assert_eq!(
+        recorded.summaryHash,
+        alloy::primitives::keccak256(&want.summary_bytes)
+    );
 
     // The result fetched by its sha256 through the devnet's node is the canonical result.
     let bytes = std::fs::read(project.join("result.bin")).expect("result.bin");
