@@ -172,8 +172,7 @@ impl KuboStorage {
         let body = self.call(endpoint, query, file, 1 << 20).await?;
         let last = body
             .split(|&b| b == b'\n')
-            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-            .next_back()
+            .rfind(|l| !l.iter().all(u8::is_ascii_whitespace))
             .unwrap_or_default();
         serde_json::from_slice(last)
             .map_err(|e| StorageError::backend(NAME, format!("{endpoint}: unexpected answer: {e}")))
