@@ -685,12 +685,15 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         return bytes11(h);
     }
 
-    /// @dev `ipfs://` or `https://` followed by at least one byte, at most MAX_INPUT_BYTES in all.
+    /// @dev `ipfs://` or `https://` followed by at least one byte, at most MAX_INPUT_BYTES in all; each
+    /// way of failing has its own error.
     function _checkInput(bytes calldata input) private pure {
         uint256 len = input.length;
-        if (len > 8 && len <= MAX_INPUT_BYTES) {
-            if (bytes7(input[0:7]) == bytes7("ipfs://") || bytes8(input[0:8]) == bytes8("https://")) return;
-        }
-        revert TaskHubInvalidInput(len);
+        if (len > MAX_INPUT_BYTES) revert TaskHubInputTooLong(len, MAX_INPUT_BYTES);
+        uint256 schemeLen;
+        if (len >= 7 && bytes7(input[0:7]) == bytes7("ipfs://")) schemeLen = 7;
+        else if (len >= 8 && bytes8(input[0:8]) == bytes8("https://")) schemeLen = 8;
+        else revert TaskHubInputSchemeInvalid();
+        if (len == schemeLen) revert TaskHubInputEmptyReference();
     }
 }

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IModelRegistry} from "./IModelRegistry.sol";
 
 /// @title ITaskHub
 /// @notice Balances, escrow and the task lifecycle: request, lazy draw, commit, reveal, finalize, expire,
@@ -118,8 +119,12 @@ interface ITaskHub {
     error TaskHubZeroReward();
     /// @dev The callback gas limit is above MAX_CALLBACK_GAS.
     error TaskHubCallbackGasTooHigh(uint256 gasLimit, uint256 max);
-    /// @dev The input is not an `ipfs://` or `https://` reference of at most MAX_INPUT_BYTES.
-    error TaskHubInvalidInput(uint256 length);
+    /// @dev The input does not start with `ipfs://` or `https://` (e.g. `http://`, a bare CID).
+    error TaskHubInputSchemeInvalid();
+    /// @dev The input is a scheme with nothing after it (`ipfs://`, `https://`).
+    error TaskHubInputEmptyReference();
+    /// @dev The input is longer than MAX_INPUT_BYTES.
+    error TaskHubInputTooLong(uint256 length, uint256 max);
     /// @dev The params are longer than MAX_PARAMS_BYTES.
     error TaskHubParamsTooLong(uint256 length);
     /// @dev The model is unknown or retired.
@@ -279,6 +284,10 @@ interface ITaskHub {
 
     /// @notice The token of balances, fees and stakes.
     function token() external view returns (IERC20);
+
+    /// @notice The model registry this hub charges fees from: `requestTerms(modelId)` gives a model's
+    /// current fee (pass it as `maxFee`) and whether it is active.
+    function modelRegistry() external view returns (IModelRegistry);
 
     /// @notice Number of tasks requested so far (the highest id).
     function taskCount() external view returns (uint256);

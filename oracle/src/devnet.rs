@@ -269,6 +269,80 @@ fn status_name(code: u8) -> String {
     }
 }
 
+/// The environment `devnet --keep` prints for other shells: the chain, the deployment record, the
+/// devnet's IPFS node (through its Kubo-compatible RPC) and a client data folder, under the names
+/// every command's configuration reads (`docs/oracle.md`).
+pub fn keep_env(
+    rpc: &str,
+    record: &std::path::Path,
+    kubo: &str,
+    data_dir: &std::path::Path,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("MASKORACLE_RPC_URL", rpc.to_owned()),
+        ("MASKORACLE_DEPLOYMENT", record.display().to_string()),
+        ("MASKORACLE_IPFS__BACKEND", "kubo".to_owned()),
+        ("MASKORACLE_IPFS__KUBO_URL", kubo.to_owned()),
+        ("MASKORACLE_DATA_DIR", data_dir.display().to_string()),
+    ]
+}
+
+/// Dev accounts `devnet --keep` offers to send from: account 0 (the deployer, owner of the
+/// example consumer, the requester of the demo) and the first account no devnet process uses.
+pub fn keep_accounts(workers: u32) -> Vec<(u32, &'static str)> {
+    let mut v = vec![(
+        0,
+        "deployer, ExampleConsumer owner, requester of the demo (shares its nonce with the devnet's requests)",
+    )];
+    if workers + 2 < DEV_ACCOUNTS {
+        v.push((
+            workers + 2,
+            "unused by the devnet: free for your own contracts and requests",
+        ));
+    }
+    v
+}
+
+/// The lock file of a devnet run folder.
+pub const LOCK_FILE: &str = "devnet.lock";
+
+/// Takes the run folder's lock (`OUT/devnet.lock`, an exclusive advisory lock the operating system
+/// drops when the process ends, however it ends), or says which devnet holds it. Held for as long
+/// as the returned file lives.
+pub fn lock_run_dir(out: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let path = out.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            anyhow::bail!(
+                "another devnet is running in {} ({}): it would lose its IPFS repository, state, logs and \
+                 deployment. Stop it first (Ctrl-C in its shell), or give this one another folder with --out",
+                out.display(),
+                holder.trim()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    write!(file, "pid {}", std::process::id())?;
+    file.flush()?;
+    Ok(file)
+}
+
 /// Runs `maskoracle devnet`. SIGINT/SIGTERM stop it at any point: every process it started
 /// (anvil, workers, keeper) is killed and the IPFS node stops.
 pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
@@ -329,12 +403,14 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         model_dir.display()
     );
 
-    // The run folder: what an earlier run left is replaced (idempotent).
+    // The run folder: what an earlier run left is replaced (idempotent), unless a devnet still
+    // runs there (a `--keep` network in another shell): then this one refuses and wipes nothing.
     let out = if args.out.is_absolute() {
         args.out.clone()
     } else {
         std::env::current_dir()?.join(&args.out)
     };
+    let _run_lock = lock_run_dir(&out)?;
     for sub in ["ipfs", "nodes", "logs"] {
         let p = out.join(sub);
         if p.exists() {
@@ -1101,9 +1177,15 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
             std::env::current_exe()?.display()
         ));
         say.plain(format!(
-            "  export MASKORACLE_RPC_URL={rpc} MASKORACLE_DEPLOYMENT={} MASKORACLE_IPFS__BACKEND=kubo MASKORACLE_IPFS__KUBO_URL={kubo} MASKORACLE_DATA_DIR={}",
-            record.display(),
-            data.display()
+            "  export {}",
+            keep_env(&rpc, &record, &kubo, &data)
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+        say.plain(format!(
+            "  (every maskoracle command reads these, `maskoracle ipfs add FILE` included: it then stores into this devnet's IPFS node, {kubo})"
         ));
         say.plain(format!(
             "  maskoracle request --dev-account 0 --image {} --model {model_id} --replication {r} --quorum {q} --via-consumer --wait",
@@ -1120,6 +1202,15 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
             "  cast call {hub} 'balanceOf(address)(uint256)' {} --rpc-url {rpc}",
             members[0].address
         ));
+        say.plain("  keys (anvil's well-known dev accounts, each holding 1,000,000 test tokens; devnet only):");
+        for (index, role) in keep_accounts(n) {
+            let key = crate::keys::dev_signer(index, 31337)?;
+            say.plain(format!(
+                "    account {index} {} key 0x{}  {role}",
+                key.address(),
+                alloy::primitives::hex::encode(key.credential().to_bytes())
+            ));
+        }
         say.plain(format!("  contracts: TaskHub {hub}, WorkerRegistry {}, ModelRegistry {}, ExampleConsumer {consumer}, token {}", deployment.worker_registry, deployment.model_registry, deployment.token));
         say.plain(format!("  logs: {}", net.logs_dir.display()));
         say.plain(format!(

@@ -15,6 +15,20 @@ use crate::storage::{HttpFetcher, SharedStorage, FETCH_POLICY};
 /// `ipfs.kubo_timeout_s`), with `ipfs.gateways`, when any, as a verified read fallback.
 pub async fn open_storage(cfg: &Config) -> anyhow::Result<SharedStorage> {
     let timeout = Duration::from_secs(cfg.ipfs.block_timeout_s);
+    // Which store a command talks to, said before it talks to it (a wrong MASKORACLE_IPFS__*
+    // setting shows here instead of as content nobody else can fetch).
+    match cfg.ipfs.backend {
+        IpfsBackend::Kubo => tracing::info!(
+            target: "maskoracle::storage",
+            "content store: the Kubo RPC API at {}",
+            cfg.ipfs.kubo_url
+        ),
+        IpfsBackend::Embedded => tracing::info!(
+            target: "maskoracle::storage",
+            "content store: the embedded IPFS node of this process (repository {})",
+            cfg.data_dir.join("ipfs").display()
+        ),
+    }
     let primary: SharedStorage = match cfg.ipfs.backend {
         IpfsBackend::Kubo => Arc::new(crate::storage::kubo::KuboStorage::with_timeout(
             &cfg.ipfs.kubo_url,

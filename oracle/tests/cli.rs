@@ -274,3 +274,123 @@ async fn worker_status_asks_the_daemon_endpoint_first() {
         "{v:#}"
     );
 }
+
+/// A second `maskoracle devnet` on the folder of a running one (e.g. `make demo` while a
+/// `devnet --keep` network runs) refuses before it touches anything, and says why; once the
+/// first one is gone (its lock goes with its process), the folder is free again.
+#[test]
+fn a_second_devnet_refuses_to_wipe_a_running_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("devnet");
+    std::fs::create_dir_all(out.join("ipfs")).expect("mkdir");
+    std::fs::write(
+        out.join("ipfs/blocks.db"),
+        b"the running devnet's repository",
+    )
+    .expect("write");
+    std::fs::write(out.join("deployment.json"), b"{}").expect("write");
+    let running = maskoracle::devnet::lock_run_dir(&out).expect("the first devnet's lock");
+    let o = maskoracle()
+        .current_dir(root())
+        .args(["devnet", "--out"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another devnet is running in")
+            && stderr.contains(&format!("pid {}", std::process::id())),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(out.join("ipfs/blocks.db")).expect("still there"),
+        b"the running devnet's repository"
+    );
+    assert!(out.join("deployment.json").exists());
+    drop(running);
+    let again = maskoracle::devnet::lock_run_dir(&out).expect("free once the first is gone");
+    drop(again);
+}
+
+/// What `maskoracle ipfs` reads to choose its store: the names every command reads (so the
+/// `export` line of `devnet --keep` reaches it, see `a_file_added_with_the_keep_environment…`),
+/// and never the names earlier versions read, which are refused instead of silently ignored.
+#[test]
+fn ipfs_refuses_the_environment_names_it_no_longer_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a.txt");
+    std::fs::write(&file, b"hello").expect("write");
+    for (old, new) in [
+        ("MASKORACLE_KUBO_API", "MASKORACLE_IPFS__KUBO_URL"),
+        ("MASKORACLE_IPFS_BACKEND", "MASKORACLE_IPFS__BACKEND"),
+    ] {
+        let o = maskoracle()
+            .current_dir(dir.path())
+            .args(["ipfs", "add"])
+            .arg(&file)
+            .env(old, "kubo")
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{old}: {stderr}");
+        assert!(stderr.contains(old) && stderr.contains(new), "{stderr}");
+        assert!(o.stdout.is_empty(), "no CID printed");
+    }
+}
+
+/// `maskoracle ipfs add` run with exactly the environment `maskoracle devnet --keep` prints
+/// stores into that devnet's IPFS node (here: an embedded node served through the same
+/// Kubo-compatible RPC facade the devnet serves), says so, and the node has the content.
+#[cfg(feature = "embedded-ipfs")]
+#[tokio::test]
+async fn a_file_added_with_the_keep_environment_reaches_the_devnets_node() {
+    use maskoracle::storage::embedded::{EmbeddedConfig, EmbeddedNode};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node: maskoracle::storage::SharedStorage = std::sync::Arc::new(
+        EmbeddedNode::start(EmbeddedConfig::loopback(dir.path().join("devnet-ipfs")))
+            .await
+            .expect("node"),
+    );
+    let (addr, _server) = maskoracle::storage::rpc_server::serve(
+        node.clone(),
+        "127.0.0.1:0".parse().expect("addr"),
+        std::future::pending(),
+    )
+    .await
+    .expect("facade");
+    let kubo = format!("http://{addr}");
+    let file = dir.path().join("photo.bin");
+    let content = b"an image the devnet's workers must be able to fetch".repeat(100);
+    std::fs::write(&file, &content).expect("write");
+    let env = maskoracle::devnet::keep_env(
+        "http://127.0.0.1:1",
+        &dir.path().join("deployment.json"),
+        &kubo,
+        &dir.path().join("client"),
+    );
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_maskoracle"))
+        .current_dir(dir.path())
+        .args(["ipfs", "add", "--cid-version", "1"])
+        .arg(&file)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env_remove("MASKORACLE_CONFIG")
+        .output()
+        .await
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("content store: the Kubo RPC API at {kubo}")),
+        "{stderr}"
+    );
+    let cid = maskoracle::storage::cid::parse_cid(String::from_utf8_lossy(&o.stdout).trim())
+        .expect("a CID on stdout");
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), node.get(&cid, 1 << 20))
+        .await
+        .expect("in the devnet's node at once")
+        .expect("readable");
+    assert_eq!(got.as_ref(), content.as_slice());
+    // No embedded node of its own was started in the working folder.
+    assert!(!dir.path().join(".maskoracle").exists());
+}

@@ -437,9 +437,9 @@ async fn cli_computes_adds_and_cats_through_a_backend() {
 
     let api = format!("http://{addr}");
     let out = cli(&[
-        "--backend",
+        "--ipfs-backend",
         "kubo",
-        "--kubo-api",
+        "--kubo-url",
         &api,
         "add",
         "--cid-version",
@@ -456,7 +456,7 @@ async fn cli_computes_adds_and_cats_through_a_backend() {
         .iter()
         .any(|c| c.to_string() == added));
     let out = cli(&[
-        "--backend",
+        "--ipfs-backend",
         "gateway",
         "--gateway",
         &api,
@@ -467,7 +467,7 @@ async fn cli_computes_adds_and_cats_through_a_backend() {
     .expect("cat");
     assert_eq!(out, b"Hello Worlds!\n");
     assert!(
-        cli(&["--backend", "gateway", "--gateway", &api, "add", path])
+        cli(&["--ipfs-backend", "gateway", "--gateway", &api, "add", path])
             .await
             .is_err()
     );

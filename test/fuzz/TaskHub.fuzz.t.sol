@@ -102,10 +102,15 @@ contract TaskHubFuzzTest is Fixture {
     function testFuzz_Request_InputBytes(bytes calldata input) public {
         ITaskHub.RequestParams memory p = _params(1, 1);
         p.input = string(input);
-        bool ok = input.length > 8 && input.length <= 2048
-            && (bytes7(input[0:7]) == bytes7("ipfs://") || bytes8(input[0:8]) == bytes8("https://"));
-        if (!ok) {
-            vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubInvalidInput.selector, input.length));
+        uint256 n = input.length;
+        bool ipfs = n >= 7 && bytes7(input[0:7]) == bytes7("ipfs://");
+        bool https = n >= 8 && bytes8(input[0:8]) == bytes8("https://");
+        if (n > 2048) {
+            vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubInputTooLong.selector, n, 2048));
+        } else if (!ipfs && !https) {
+            vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubInputSchemeInvalid.selector));
+        } else if (n == (ipfs ? 7 : 8)) {
+            vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubInputEmptyReference.selector));
         }
         vm.prank(requester);
         hub.request(p);

@@ -90,3 +90,28 @@ contract CountingConsumer is RequestingConsumer {
         lastSummary = summary;
     }
 }
+
+/// @notice Stores the whole summary: more than a small callback gas limit pays for, so its callback
+/// fails, and `recoverSegmentation` (any caller, more gas) delivers the same outcome afterwards.
+contract StoringConsumer is RequestingConsumer {
+    mapping(uint256 => bytes) public summaries;
+    mapping(uint256 => bytes32) public shas;
+    mapping(uint256 => bool) public expired;
+
+    constructor(ITaskHub hub_) RequestingConsumer(hub_) {}
+
+    function _fulfillSegmentation(
+        uint256 taskId,
+        bool finalized,
+        bytes32 resultSha256,
+        bytes calldata summary
+    ) internal override {
+        ++calls;
+        if (!finalized) {
+            expired[taskId] = true;
+            return;
+        }
+        summaries[taskId] = summary;
+        shas[taskId] = resultSha256;
+    }
+}

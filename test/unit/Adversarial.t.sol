@@ -12,7 +12,8 @@ import {
     ReentrantConsumer,
     ReentrantRevertingConsumer,
     RequestingConsumer,
-    RevertingConsumer
+    RevertingConsumer,
+    StoringConsumer
 } from "../mocks/HostileConsumers.sol";
 import {Fixture} from "../utils/Fixture.sol";
 import {Vm} from "forge-std/Vm.sol";
@@ -186,6 +187,87 @@ contract AdversarialTest is Fixture {
         assertEq(c.calls(), 1);
         assertFalse(c.lastFinalized());
         assertEq(uint8(hub.task(id).callbackOutcome), uint8(ITaskHub.CallbackOutcome.Succeeded));
+    }
+
+    /// @dev A consumer whose callback ran out of gas gets the outcome afterwards from
+    /// recoverSegmentation: the summary from ResultRecorded, checked against hub.result(id).summaryHash.
+    function test_RecoverSegmentation_AfterFailedCallback() public {
+        StoringConsumer c = new StoringConsumer(hub);
+        uint256 id = _consumerRequest(c, 3, 2, 40_000); // too little to store a 22-slot summary
+        address[] memory ws = _commitHonest(id, 2);
+        vm.recordLogs();
+        _reveal(ws[0], id, _goodSummary(), _goodSha());
+        bytes memory recorded;
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].topics[0] == ITaskHub.ResultRecorded.selector) {
+                (,, recorded) = abi.decode(logs[i].data, (bytes32, uint8, bytes));
+            }
+        }
+        _reveal(ws[1], id, _goodSummary(), _goodSha());
+        assertEq(uint8(hub.task(id).callbackOutcome), uint8(ITaskHub.CallbackOutcome.Failed));
+        assertEq(c.calls(), 0);
+        assertEq(keccak256(recorded), hub.result(id).summaryHash);
+
+        bytes memory wrong = _summary(0, 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(SegmentationConsumer.SegmentationConsumerSummaryMismatch.selector, id)
+        );
+        c.recoverSegmentation(id, wrong);
+
+        vm.expectEmit(address(c));
+        emit SegmentationConsumer.SegmentationRecovered(id, address(this));
+        c.recoverSegmentation(id, recorded);
+        assertEq(c.calls(), 1);
+        assertTrue(c.recovered(id));
+        assertEq(c.summaries(id), _goodSummary());
+        assertEq(c.shas(id), _goodSha());
+
+        vm.expectRevert(
+            abi.encodeWithSelector(SegmentationConsumer.SegmentationConsumerNotRecoverable.selector, id)
+        );
+        c.recoverSegmentation(id, recorded);
+    }
+
+    function test_RecoverSegmentation_RevertWhen_CallbackSucceeded() public {
+        StoringConsumer c = new StoringConsumer(hub);
+        uint256 id = _consumerRequest(c, 3, 2, STORING_CALLBACK_GAS);
+        address[] memory ws = _commitHonest(id, 2);
+        _reveal(ws[0], id, _goodSummary(), _goodSha());
+        _reveal(ws[1], id, _goodSummary(), _goodSha());
+        assertEq(c.calls(), 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(SegmentationConsumer.SegmentationConsumerNotRecoverable.selector, id)
+        );
+        c.recoverSegmentation(id, _goodSummary());
+    }
+
+    function test_RecoverSegmentation_RevertWhen_AnotherConsumersTask() public {
+        StoringConsumer failing = new StoringConsumer(hub);
+        StoringConsumer other = new StoringConsumer(hub);
+        uint256 id = _consumerRequest(failing, 3, 2, 40_000);
+        address[] memory ws = _commitHonest(id, 2);
+        _reveal(ws[0], id, _goodSummary(), _goodSha());
+        _reveal(ws[1], id, _goodSummary(), _goodSha());
+        vm.expectRevert(
+            abi.encodeWithSelector(SegmentationConsumer.SegmentationConsumerNotRecoverable.selector, id)
+        );
+        other.recoverSegmentation(id, _goodSummary());
+    }
+
+    function test_RecoverSegmentation_ExpiredTaskWithoutSummary() public {
+        StoringConsumer c = new StoringConsumer(hub);
+        uint256 id = _consumerRequest(c, 3, 2, 1000); // fails even the empty expiry callback
+        vm.warp(hub.task(id).commitDeadline + 1);
+        hub.expire(id);
+        assertEq(uint8(hub.task(id).callbackOutcome), uint8(ITaskHub.CallbackOutcome.Failed));
+        vm.expectRevert(
+            abi.encodeWithSelector(SegmentationConsumer.SegmentationConsumerSummaryMismatch.selector, id)
+        );
+        c.recoverSegmentation(id, _goodSummary());
+        c.recoverSegmentation(id, "");
+        assertTrue(c.expired(id));
+        assertEq(c.calls(), 1);
     }
 
     function test_EoaRequester_CallbackSkipped() public {

@@ -158,13 +158,19 @@ contract TaskHubTest is Fixture {
     function test_Request_RevertWhen_InputSchemeInvalid() public {
         ITaskHub.RequestParams memory p = _params(1, 1);
         p.input = "http://example.com/a.png";
-        _expectRequestRevert(p, abi.encodeWithSelector(ITaskHub.TaskHubInvalidInput.selector, 24));
+        _expectRequestRevert(p, abi.encodeWithSelector(ITaskHub.TaskHubInputSchemeInvalid.selector));
+        p.input = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
+        _expectRequestRevert(p, abi.encodeWithSelector(ITaskHub.TaskHubInputSchemeInvalid.selector));
+        p.input = "ipfs:/";
+        _expectRequestRevert(p, abi.encodeWithSelector(ITaskHub.TaskHubInputSchemeInvalid.selector));
     }
 
     function test_Request_RevertWhen_InputEmptyReference() public {
         ITaskHub.RequestParams memory p = _params(1, 1);
         p.input = "https://";
-        _expectRequestRevert(p, abi.encodeWithSelector(ITaskHub.TaskHubInvalidInput.selector, 8));
+        _expectRequestRevert(p, abi.encodeWithSelector(ITaskHub.TaskHubInputEmptyReference.selector));
+        p.input = "ipfs://";
+        _expectRequestRevert(p, abi.encodeWithSelector(ITaskHub.TaskHubInputEmptyReference.selector));
     }
 
     function test_Request_RevertWhen_InputTooLong() public {
@@ -174,7 +180,7 @@ contract TaskHubTest is Fixture {
             long[i] = bytes("ipfs://")[i];
         }
         p.input = string(long);
-        _expectRequestRevert(p, abi.encodeWithSelector(ITaskHub.TaskHubInvalidInput.selector, 2049));
+        _expectRequestRevert(p, abi.encodeWithSelector(ITaskHub.TaskHubInputTooLong.selector, 2049, 2048));
     }
 
     function test_Request_AcceptsHttps() public {

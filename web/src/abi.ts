@@ -1237,6 +1237,32 @@ export const taskHubAbi = [
     "type": "error"
   },
   {
+    "inputs": [],
+    "name": "TaskHubInputEmptyReference",
+    "type": "error"
+  },
+  {
+    "inputs": [],
+    "name": "TaskHubInputSchemeInvalid",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "length",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "max",
+        "type": "uint256"
+      }
+    ],
+    "name": "TaskHubInputTooLong",
+    "type": "error"
+  },
+  {
     "inputs": [
       {
         "internalType": "address",
@@ -1271,17 +1297,6 @@ export const taskHubAbi = [
       }
     ],
     "name": "TaskHubInsufficientGasForCallback",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "uint256",
-        "name": "length",
-        "type": "uint256"
-      }
-    ],
-    "name": "TaskHubInvalidInput",
     "type": "error"
   },
   {
@@ -2881,6 +2896,43 @@ export const exampleConsumerAbi = [
   {
     "inputs": [
       {
+        "internalType": "uint256",
+        "name": "taskId",
+        "type": "uint256"
+      },
+      {
+        "internalType": "bytes",
+        "name": "summary",
+        "type": "bytes"
+      }
+    ],
+    "name": "recoverSegmentation",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "taskId",
+        "type": "uint256"
+      }
+    ],
+    "name": "recovered",
+    "outputs": [
+      {
+        "internalType": "bool",
+        "name": "",
+        "type": "bool"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
         "components": [
           {
             "internalType": "uint32",
@@ -3066,6 +3118,25 @@ export const exampleConsumerAbi = [
     "type": "event"
   },
   {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "uint256",
+        "name": "taskId",
+        "type": "uint256"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "by",
+        "type": "address"
+      }
+    ],
+    "name": "SegmentationRecovered",
+    "type": "event"
+  },
+  {
     "inputs": [
       {
         "internalType": "address",
@@ -3090,12 +3161,34 @@ export const exampleConsumerAbi = [
   {
     "inputs": [
       {
+        "internalType": "uint256",
+        "name": "taskId",
+        "type": "uint256"
+      }
+    ],
+    "name": "SegmentationConsumerNotRecoverable",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
         "internalType": "address",
         "name": "caller",
         "type": "address"
       }
     ],
     "name": "SegmentationConsumerOnlyHub",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "taskId",
+        "type": "uint256"
+      }
+    ],
+    "name": "SegmentationConsumerSummaryMismatch",
     "type": "error"
   }
 ] as const;
