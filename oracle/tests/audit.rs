@@ -351,6 +351,12 @@ async fn an_honest_run_passes_every_check_and_each_lie_fails_its_own_check() {
     let publisher = net.c.models.publisherOf(net.model).call().await.expect("publisher");
     let slot = publisher_slot(&net, net.model, publisher).await;
     let fee_task = request(&net, 3, false, false).await;
+    // anvil_setStorageAt changes the head's state: wait for a block after the request first.
+    let h0 = net.c.provider.get_block_number().await.expect("head");
+    net.wait_for("a block after the request", Duration::from_secs(30), || async {
+        (net.c.provider.get_block_number().await.ok()? > h0).then_some(())
+    })
+    .await;
     let word = net
         .c
         .provider
@@ -369,6 +375,8 @@ async fn an_honest_run_passes_every_check_and_each_lie_fails_its_own_check() {
         .await
         .expect("anvil_setStorageAt");
     settled(&net, fee_task).await;
+    let now = net.c.models.publisherOf(net.model).call().await.expect("publisher");
+    assert_eq!(now, Address::repeat_byte(0xfe), "the publisher was changed on chain");
     let input2 = audit::collect(&net.c, net.c.deployment.deploy_block, false)
         .await
         .expect("collect");

@@ -539,6 +539,19 @@ fn request_event(evs: &[EventLog]) -> Option<&EventLog> {
     find(evs, |e| matches!(e, OracleEvent::Hub(H::TaskRequested(_))).then_some(())).map(|x| x.0)
 }
 
+/// The task's seed from the chain's randomness (the seed block's hash, or the VRF word).
+async fn derived_seed(t: &TaskAudit, cx: &Context<'_>) -> anyhow::Result<Option<B256>> {
+    let raw = if cx.randomness == "vrf" {
+        match cx.vrf_words.get(&t.task_id) {
+            Some((w, _)) => *w,
+            None => return Ok(None),
+        }
+    } else {
+        cx.state.block(t.request_block + 1).await?.0
+    };
+    Ok(Some(draw::seed(raw, t.task_id)))
+}
+
 async fn draw_seed(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow::Result<Check> {
     let mut b = Builder::new("draw.seed");
     let Some((dev, (seed, _))) = drawn_event(evs) else {
@@ -628,15 +641,18 @@ async fn draw_weights(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyh
 
 async fn draw_set(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow::Result<Check> {
     let mut b = Builder::new("draw.set");
-    let Some((dev, (seed, drawn))) = drawn_event(evs) else {
+    let Some((dev, (_, drawn))) = drawn_event(evs) else {
         return Ok(skip("draw.set", "not drawn"));
     };
     let Some(pool) = cx.pool else {
         return Ok(skip("draw.set", "no pool replayed"));
     };
+    let Some(seed) = derived_seed(t, cx).await? else {
+        return Ok(skip("draw.set", "no randomness for the task (see draw.seed)"));
+    };
     // Leaf order from the replay, each leaf's weight from the registry's state (draw.weights
-    // checks that the two agree); the seed of the event (draw.seed checks it against the
-    // chain's randomness): each lie shows in one check.
+    // checks that the two agree); the seed re-derived from the chain's randomness (draw.seed
+    // checks the event's): each lie shows in one check.
     let mut leaves = Vec::with_capacity(pool.leaves.len());
     for (w, _) in &pool.leaves {
         let (stake, opted) = cx.state.stake(*w, t.model_id, pool.changed_at).await?;
@@ -644,6 +660,7 @@ async fn draw_set(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow::
     }
     let got = draw::draw(&leaves, seed, usize::from(t.replication));
     b.ev("drawn (WorkersDrawn, slot order)", Some(dev), format!("{drawn:?}"));
+    b.ev("seed re-derived from the chain's randomness", None, seed);
     b.ev("recomputed from the frozen weights and the seed", None, format!("{got:?}"));
     if got != drawn {
         b.fail("the recomputed draw differs from WorkersDrawn");
