@@ -109,11 +109,15 @@ async fn expect_only(
     assert_eq!(failed(t), vec![check], "scenario {check}: {:#?}", t.checks);
     let c = t.checks.iter().find(|c| c.name == check).expect("check");
     assert!(!c.evidence.is_empty(), "{check} without evidence");
-    eprintln!("tampered {check}: FAIL {} ({} evidence)", c.detail, c.evidence.len());
+    eprintln!(
+        "tampered {check}: FAIL {} ({} evidence)",
+        c.detail,
+        c.evidence.len()
+    );
 }
 
-/// The events of task `id` for which `pick` returns true, mutably.
-fn of_task<'a>(events: &'a mut [EventLog], id: U256) -> impl Iterator<Item = &'a mut EventLog> {
+/// The events of task `id`, mutably.
+fn of_task(events: &mut [EventLog], id: U256) -> impl Iterator<Item = &mut EventLog> {
     events
         .iter_mut()
         .filter(move |e| e.about_task() == Some(id))
@@ -124,7 +128,9 @@ fn of_task<'a>(events: &'a mut [EventLog], id: U256) -> impl Iterator<Item = &'a
 async fn publisher_slot(net: &Net, model: u32, publisher: Address) -> U256 {
     use alloy::sol_types::SolValue;
     for p in 0u64..16 {
-        let slot = U256::from_be_bytes(alloy::primitives::keccak256((U256::from(model), U256::from(p)).abi_encode()).0);
+        let slot = U256::from_be_bytes(
+            alloy::primitives::keccak256((U256::from(model), U256::from(p)).abi_encode()).0,
+        );
         let v = net
             .c
             .provider
@@ -151,7 +157,10 @@ async fn an_honest_run_passes_every_check_and_each_lie_fails_its_own_check() {
     let eoa_task = request(&net, 2, false, true).await;
     settled(&net, consumer_task).await;
     settled(&net, eoa_task).await;
-    eprintln!("two tasks settled after {:.0} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "two tasks settled after {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
 
     // Honest: every check passes (none fails, none warns) through the command line, with the
     // model re-run and the HTML report written.
@@ -164,12 +173,21 @@ async fn an_honest_run_passes_every_check_and_each_lie_fails_its_own_check() {
         for c in t["checks"].as_array().expect("checks") {
             assert_eq!(c["verdict"], "pass", "honest task {}: {c:#}", t["task_id"]);
         }
-        assert_eq!(t["checks"].as_array().map(Vec::len), Some(audit::CHECKS.len()));
+        assert_eq!(
+            t["checks"].as_array().map(Vec::len),
+            Some(audit::CHECKS.len())
+        );
     }
     let html = std::fs::read_to_string(&report).expect("report");
-    assert!(html.contains("data:image/png;base64,"), "the report embeds overlays");
+    assert!(
+        html.contains("data:image/png;base64,"),
+        "the report embeds overlays"
+    );
     assert!(html.contains("Every check passes."));
-    eprintln!("honest audit (CLI, --recompute, report) after {:.0} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "honest audit (CLI, --recompute, report) after {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
 
     // The events as the chain gives them; every scenario below doctors a copy.
     let input = audit::collect(&net.c, net.c.deployment.deploy_block, false)
@@ -177,7 +195,11 @@ async fn an_honest_run_passes_every_check_and_each_lie_fails_its_own_check() {
         .expect("collect");
     let honest = chain_audit(&net, &input).await;
     for t in &honest {
-        assert!(failed(t).is_empty(), "honest (in process): {:?}", verdicts(t));
+        assert!(
+            failed(t).is_empty(),
+            "honest (in process): {:?}",
+            verdicts(t)
+        );
     }
     let last = eoa_task; // the last request: no draw after its settlement
     let random = |n: u8| B256::repeat_byte(n);
@@ -216,7 +238,10 @@ async fn an_honest_run_passes_every_check_and_each_lie_fails_its_own_check() {
         // A commit by an account that was not drawn (the chain refuses it: forged evidence).
         let i = ev
             .iter()
-            .position(|e| e.about_task() == Some(eoa_task) && matches!(e.event, OracleEvent::Hub(H::Committed(_))))
+            .position(|e| {
+                e.about_task() == Some(eoa_task)
+                    && matches!(e.event, OracleEvent::Hub(H::Committed(_)))
+            })
             .expect("a commit");
         let mut forged = ev[i].clone();
         if let OracleEvent::Hub(H::Committed(c)) = &mut forged.event {
@@ -339,7 +364,8 @@ async fn an_honest_run_passes_every_check_and_each_lie_fails_its_own_check() {
             .clone();
         rc.check(&mut t, true, false, false).await;
         assert_eq!(failed(&t), vec!["availability"], "{:#?}", t.checks);
-        let good = audit::Rechecker::with_storage(&cfg, &net.c, net.storage.clone()).expect("rechecker");
+        let good =
+            audit::Rechecker::with_storage(&cfg, &net.c, net.storage.clone()).expect("rechecker");
         let mut t2 = honest[0].clone();
         good.check(&mut t2, true, false, false).await;
         assert!(failed(&t2).is_empty(), "{:#?}", t2.checks);
@@ -348,14 +374,22 @@ async fn an_honest_run_passes_every_check_and_each_lie_fails_its_own_check() {
 
     // money.fee: the model's publisher is changed on chain while a task is open; the
     // settlement pays the new one, which was not the publisher at the request.
-    let publisher = net.c.models.publisherOf(net.model).call().await.expect("publisher");
+    let publisher = net
+        .c
+        .models
+        .publisherOf(net.model)
+        .call()
+        .await
+        .expect("publisher");
     let slot = publisher_slot(&net, net.model, publisher).await;
     let fee_task = request(&net, 3, false, false).await;
     // anvil_setStorageAt changes the head's state: wait for a block after the request first.
     let h0 = net.c.provider.get_block_number().await.expect("head");
-    net.wait_for("a block after the request", Duration::from_secs(30), || async {
-        (net.c.provider.get_block_number().await.ok()? > h0).then_some(())
-    })
+    net.wait_for(
+        "a block after the request",
+        Duration::from_secs(30),
+        || async { (net.c.provider.get_block_number().await.ok()? > h0).then_some(()) },
+    )
     .await;
     let word = net
         .c
@@ -370,20 +404,44 @@ async fn an_honest_run_passes_every_check_and_each_lie_fails_its_own_check() {
         .provider
         .raw_request(
             "anvil_setStorageAt".into(),
-            (net.c.deployment.model_registry, B256::from(slot.to_be_bytes::<32>()), B256::from(bytes)),
+            (
+                net.c.deployment.model_registry,
+                B256::from(slot.to_be_bytes::<32>()),
+                B256::from(bytes),
+            ),
         )
         .await
         .expect("anvil_setStorageAt");
     settled(&net, fee_task).await;
-    let now = net.c.models.publisherOf(net.model).call().await.expect("publisher");
-    assert_eq!(now, Address::repeat_byte(0xfe), "the publisher was changed on chain");
+    let now = net
+        .c
+        .models
+        .publisherOf(net.model)
+        .call()
+        .await
+        .expect("publisher");
+    assert_eq!(
+        now,
+        Address::repeat_byte(0xfe),
+        "the publisher was changed on chain"
+    );
     let input2 = audit::collect(&net.c, net.c.deployment.deploy_block, false)
         .await
         .expect("collect");
     let tasks = chain_audit(&net, &input2).await;
-    let t = tasks.iter().find(|t| t.task_id == fee_task).expect("fee task");
+    let t = tasks
+        .iter()
+        .find(|t| t.task_id == fee_task)
+        .expect("fee task");
     assert_eq!(failed(t), vec!["money.fee"], "{:#?}", t.checks);
-    eprintln!("tampered money.fee (anvil_setStorageAt): FAIL {}", t.checks.iter().find(|c| c.name == "money.fee").map(|c| c.detail.clone()).unwrap_or_default());
+    eprintln!(
+        "tampered money.fee (anvil_setStorageAt): FAIL {}",
+        t.checks
+            .iter()
+            .find(|c| c.name == "money.fee")
+            .map(|c| c.detail.clone())
+            .unwrap_or_default()
+    );
 
     // recompute: every drawn worker delivers the same wrong result; the chain cannot tell.
     for i in 1..=3 {
@@ -394,7 +452,9 @@ async fn an_honest_run_passes_every_check_and_each_lie_fails_its_own_check() {
     }
     let lied = request(&net, 4, false, true).await;
     settled(&net, lied).await;
-    let (ok, v) = net.audit(&["--task", &lied.to_string(), "--recompute"]).await;
+    let (ok, v) = net
+        .audit(&["--task", &lied.to_string(), "--recompute"])
+        .await;
     assert!(!ok, "the audit must fail");
     let t = &v["tasks"][0];
     let fails: Vec<&str> = t["checks"]
@@ -405,6 +465,8 @@ async fn an_honest_run_passes_every_check_and_each_lie_fails_its_own_check() {
         .filter_map(|c| c["name"].as_str())
         .collect();
     assert_eq!(fails, vec!["recompute"], "{t:#}");
-    eprintln!("tampered recompute (all workers --faulty): FAIL; whole test {:.0} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "tampered recompute (all workers --faulty): FAIL; whole test {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
 }
-

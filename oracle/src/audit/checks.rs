@@ -147,7 +147,12 @@ pub fn skip(name: &'static str, why: impl Into<String>) -> Check {
 }
 
 /// A check decided elsewhere (recompute, availability).
-pub fn decided(name: &'static str, verdict: Verdict, detail: String, evidence: Vec<Evidence>) -> Check {
+pub fn decided(
+    name: &'static str,
+    verdict: Verdict,
+    detail: String,
+    evidence: Vec<Evidence>,
+) -> Check {
     Check {
         name,
         verdict,
@@ -235,7 +240,13 @@ impl<'a> State<'a> {
         if let Some(v) = cached(&self.balances, &(a, n)) {
             return Ok(v);
         }
-        let v = self.c.hub.balanceOf(a).block(BlockId::number(n)).call().await?;
+        let v = self
+            .c
+            .hub
+            .balanceOf(a)
+            .block(BlockId::number(n))
+            .call()
+            .await?;
         store(&self.balances, (a, n), v);
         Ok(v)
     }
@@ -482,12 +493,20 @@ pub struct Context<'a> {
     pub head: u64,
 }
 
-fn find<'e, T>(evs: &'e [EventLog], f: impl Fn(&'e OracleEvent) -> Option<T>) -> Option<(&'e EventLog, T)> {
+fn find<'e, T>(
+    evs: &'e [EventLog],
+    f: impl Fn(&'e OracleEvent) -> Option<T>,
+) -> Option<(&'e EventLog, T)> {
     evs.iter().find_map(|e| f(&e.event).map(|v| (e, v)))
 }
 
-fn all<'e, T>(evs: &'e [EventLog], f: impl Fn(&'e OracleEvent) -> Option<T>) -> Vec<(&'e EventLog, T)> {
-    evs.iter().filter_map(|e| f(&e.event).map(|v| (e, v))).collect()
+fn all<'e, T>(
+    evs: &'e [EventLog],
+    f: impl Fn(&'e OracleEvent) -> Option<T>,
+) -> Vec<(&'e EventLog, T)> {
+    evs.iter()
+        .filter_map(|e| f(&e.event).map(|v| (e, v)))
+        .collect()
 }
 
 fn pos(e: &EventLog) -> (u64, u64) {
@@ -536,7 +555,10 @@ fn drawn_event(evs: &[EventLog]) -> Option<(&EventLog, (B256, Vec<Address>))> {
 }
 
 fn request_event(evs: &[EventLog]) -> Option<&EventLog> {
-    find(evs, |e| matches!(e, OracleEvent::Hub(H::TaskRequested(_))).then_some(())).map(|x| x.0)
+    find(evs, |e| {
+        matches!(e, OracleEvent::Hub(H::TaskRequested(_))).then_some(())
+    })
+    .map(|x| x.0)
 }
 
 /// The task's seed from the chain's randomness (the seed block's hash, or the VRF word).
@@ -571,7 +593,11 @@ async fn draw_seed(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow:
     } else {
         let seed_block = t.request_block + 1;
         let (hash, _) = cx.state.block(seed_block).await?;
-        b.at("hash of the seed block (request block + 1)", seed_block, hash);
+        b.at(
+            "hash of the seed block (request block + 1)",
+            seed_block,
+            hash,
+        );
         if dev.block > seed_block + 256 {
             b.fail(format!(
                 "drawn in block {}, past the seed block's 256-block horizon",
@@ -582,9 +608,15 @@ async fn draw_seed(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow:
     };
     let want = draw::seed(raw, t.task_id);
     b.ev("seed in WorkersDrawn", Some(dev), seed);
-    b.ev("seed re-derived: keccak256(abi.encode(randomness, taskId))", None, want);
+    b.ev(
+        "seed re-derived: keccak256(abi.encode(randomness, taskId))",
+        None,
+        want,
+    );
     if want != seed {
-        b.fail(format!("WorkersDrawn says seed {seed}, the chain's randomness gives {want}"));
+        b.fail(format!(
+            "WorkersDrawn says seed {seed}, the chain's randomness gives {want}"
+        ));
     }
     Ok(b.done("the seed re-derived from the chain's randomness matches WorkersDrawn"))
 }
@@ -605,10 +637,17 @@ async fn draw_weights(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyh
             tx: Some(i.tx),
             value: i.what.clone(),
         });
-        b.fail(format!("registry events do not add up before the request: {}", i.what));
+        b.fail(format!(
+            "registry events do not add up before the request: {}",
+            i.what
+        ));
     }
     let chain_total = cx.state.pool_total(t.model_id, at).await?;
-    b.at("pool weight replayed from registry events", at, pool.total());
+    b.at(
+        "pool weight replayed from registry events",
+        at,
+        pool.total(),
+    );
     b.at("pool weight on chain (poolWeightAt)", at, chain_total);
     if chain_total != pool.total() {
         b.fail(format!(
@@ -624,16 +663,28 @@ async fn draw_weights(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyh
         let (stake, opted) = cx.state.stake(*w, t.model_id, k).await?;
         let chain = if opted { stake } else { U256::ZERO };
         if chain != *weight {
-            b.at(format!("weight of {w}: replayed / on chain"), k, format!("{weight} / {chain}"));
-            b.fail(format!("{w}: replayed weight {weight}, the registry held {chain} at block {k}"));
+            b.at(
+                format!("weight of {w}: replayed / on chain"),
+                k,
+                format!("{weight} / {chain}"),
+            );
+            b.fail(format!(
+                "{w}: replayed weight {weight}, the registry held {chain} at block {k}"
+            ));
         }
     }
     for w in &drawn {
         if pool.weight_of(*w).is_zero() {
-            b.fail(format!("{w} was drawn but had no weight in the pool at block {at}"));
+            b.fail(format!(
+                "{w} was drawn but had no weight in the pool at block {at}"
+            ));
         }
     }
-    b.at("leaves (workers with weight)", at, pool.leaves.iter().filter(|(_, x)| !x.is_zero()).count());
+    b.at(
+        "leaves (workers with weight)",
+        at,
+        pool.leaves.iter().filter(|(_, x)| !x.is_zero()).count(),
+    );
     Ok(b.done(&format!(
         "the frozen weights at block {at} (replayed) agree with the registry; every drawn worker was eligible"
     )))
@@ -648,7 +699,10 @@ async fn draw_set(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow::
         return Ok(skip("draw.set", "no pool replayed"));
     };
     let Some(seed) = derived_seed(t, cx).await? else {
-        return Ok(skip("draw.set", "no randomness for the task (see draw.seed)"));
+        return Ok(skip(
+            "draw.set",
+            "no randomness for the task (see draw.seed)",
+        ));
     };
     // Leaf order from the replay, each leaf's weight from the registry's state (draw.weights
     // checks that the two agree); the seed re-derived from the chain's randomness (draw.seed
@@ -659,9 +713,17 @@ async fn draw_set(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow::
         leaves.push((*w, if opted { stake } else { U256::ZERO }));
     }
     let got = draw::draw(&leaves, seed, usize::from(t.replication));
-    b.ev("drawn (WorkersDrawn, slot order)", Some(dev), format!("{drawn:?}"));
+    b.ev(
+        "drawn (WorkersDrawn, slot order)",
+        Some(dev),
+        format!("{drawn:?}"),
+    );
     b.ev("seed re-derived from the chain's randomness", None, seed);
-    b.ev("recomputed from the frozen weights and the seed", None, format!("{got:?}"));
+    b.ev(
+        "recomputed from the frozen weights and the seed",
+        None,
+        format!("{got:?}"),
+    );
     if got != drawn {
         b.fail("the recomputed draw differs from WorkersDrawn");
     }
@@ -705,7 +767,10 @@ fn commits(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> Check {
     }
     for (ev, (ws, _)) in &locks {
         for w in ws {
-            if !cs.iter().any(|(c, (cw, _))| cw == w && c.tx_hash == ev.tx_hash) {
+            if !cs
+                .iter()
+                .any(|(c, (cw, _))| cw == w && c.tx_hash == ev.tx_hash)
+            {
                 b.ev("stake locked without a commit", Some(ev), w);
                 b.fail(format!("stake locked for {w} without its commit"));
             }
@@ -761,7 +826,11 @@ fn quorum(t: &TaskAudit, evs: &[EventLog]) -> Check {
             b.fail("finalized without ConsensusReached");
         }
         if let Some((h, n)) = counts.iter().find(|(_, n)| **n >= q) {
-            b.ev("hash with a quorum but no ConsensusReached", None, format!("{h} x{n}"));
+            b.ev(
+                "hash with a quorum but no ConsensusReached",
+                None,
+                format!("{h} x{n}"),
+            );
         }
         return if finalized.is_some() {
             b.done("")
@@ -771,14 +840,26 @@ fn quorum(t: &TaskAudit, evs: &[EventLog]) -> Check {
     };
     let backing = counts.get(&h).copied().unwrap_or_default();
     b.ev("consensus hash (ConsensusReached)", Some(cev), h);
-    b.ev("drawn workers' commits of it", None, format!("{backing} (Q = {q})"));
+    b.ev(
+        "drawn workers' commits of it",
+        None,
+        format!("{backing} (Q = {q})"),
+    );
     if backing < q {
-        b.fail(format!("only {backing} commits back the consensus hash, Q = {q}"));
+        b.fail(format!(
+            "only {backing} commits back the consensus hash, Q = {q}"
+        ));
     }
     for (ev, w) in &reveals {
         if !cs.iter().any(|(_, (cw, ch))| cw == w && *ch == h) {
-            b.ev("revealer without a commit of the consensus hash", Some(ev), w);
-            b.fail(format!("{w} revealed but did not commit the consensus hash"));
+            b.ev(
+                "revealer without a commit of the consensus hash",
+                Some(ev),
+                w,
+            );
+            b.fail(format!(
+                "{w} revealed but did not commit the consensus hash"
+            ));
         }
     }
     if let Some((fev, winners)) = finalized {
@@ -791,16 +872,25 @@ fn quorum(t: &TaskAudit, evs: &[EventLog]) -> Check {
             b.fail(format!("winners {winners:?} are not the revealers {r:?}"));
         }
     }
-    b.done(&format!("{backing} of {} commits back the consensus hash (Q = {q})", cs.len()))
+    b.done(&format!(
+        "{backing} of {} commits back the consensus hash (Q = {q})",
+        cs.len()
+    ))
 }
 
 async fn timing_commit(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow::Result<Check> {
     let mut b = Builder::new("timing.commit");
-    let cs = all(evs, |e| matches!(e, OracleEvent::Hub(H::Committed(_))).then_some(()));
+    let cs = all(evs, |e| {
+        matches!(e, OracleEvent::Hub(H::Committed(_))).then_some(())
+    });
     if cs.is_empty() {
         return Ok(skip("timing.commit", "no commit"));
     }
-    b.ev("commit deadline (TaskRequested)", request_event(evs), t.commit_deadline);
+    b.ev(
+        "commit deadline (TaskRequested)",
+        request_event(evs),
+        t.commit_deadline,
+    );
     for (ev, ()) in &cs {
         let ts = cx.state.time_of(ev).await?;
         if ts > t.commit_deadline {
@@ -811,7 +901,10 @@ async fn timing_commit(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> any
             ));
         }
         if ev.block <= t.request_block {
-            b.fail(format!("commit in block {}, not after the request", ev.block));
+            b.fail(format!(
+                "commit in block {}, not after the request",
+                ev.block
+            ));
         }
     }
     Ok(b.done(&format!("{} commits before the commit deadline", cs.len())))
@@ -833,7 +926,11 @@ async fn timing_reveal(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> any
     if rs.is_empty() {
         return Ok(skip("timing.reveal", "no reveal"));
     }
-    b.ev("reveal deadline (TaskRequested)", request_event(evs), t.reveal_deadline);
+    b.ev(
+        "reveal deadline (TaskRequested)",
+        request_event(evs),
+        t.reveal_deadline,
+    );
     let closed = all_committed_at(t, evs);
     for (ev, w) in &rs {
         let ts = cx.state.time_of(ev).await?;
@@ -846,7 +943,11 @@ async fn timing_reveal(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> any
         }
         let open = closed.is_some_and(|c| c < pos(ev)) || ts > t.commit_deadline;
         if !open {
-            b.ev(format!("reveal by {w} while commits were open"), Some(ev), ts);
+            b.ev(
+                format!("reveal by {w} while commits were open"),
+                Some(ev),
+                ts,
+            );
             b.fail(format!("{w} revealed while commits were still open"));
         }
     }
@@ -856,13 +957,21 @@ async fn timing_reveal(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> any
     )))
 }
 
-async fn timing_settlement(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow::Result<Check> {
+async fn timing_settlement(
+    t: &TaskAudit,
+    evs: &[EventLog],
+    cx: &Context<'_>,
+) -> anyhow::Result<Check> {
     let mut b = Builder::new("timing.settlement");
-    let reveals: Vec<&EventLog> = all(evs, |e| matches!(e, OracleEvent::Hub(H::Revealed(_))).then_some(()))
-        .into_iter()
-        .map(|x| x.0)
-        .collect();
-    if let Some((fev, ())) = find(evs, |e| matches!(e, OracleEvent::Hub(H::TaskFinalized(_))).then_some(())) {
+    let reveals: Vec<&EventLog> = all(evs, |e| {
+        matches!(e, OracleEvent::Hub(H::Revealed(_))).then_some(())
+    })
+    .into_iter()
+    .map(|x| x.0)
+    .collect();
+    if let Some((fev, ())) = find(evs, |e| {
+        matches!(e, OracleEvent::Hub(H::TaskFinalized(_))).then_some(())
+    }) {
         let ts = cx.state.time_of(fev).await?;
         b.ev("finalized", Some(fev), ts);
         let consensus = find(evs, |e| match e {
@@ -938,7 +1047,10 @@ async fn timing_settlement(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) ->
         }
         WaitReason::NoQuorumPossible => {
             if cs.len() < usize::from(t.replication) || has_quorum {
-                b.fail(format!("NoQuorumPossible with {} commits, quorum {has_quorum}", cs.len()));
+                b.fail(format!(
+                    "NoQuorumPossible with {} commits, quorum {has_quorum}",
+                    cs.len()
+                ));
             }
         }
         WaitReason::CommitDeadlinePassed => {
@@ -958,7 +1070,9 @@ async fn timing_settlement(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) ->
                 ));
             }
         }
-        other => b.fail(format!("expired with reason {other}, which allows no expiry")),
+        other => b.fail(format!(
+            "expired with reason {other}, which allows no expiry"
+        )),
     }
     Ok(b.done(&format!("expiry allowed: {reason}")))
 }
@@ -966,7 +1080,9 @@ async fn timing_settlement(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) ->
 fn result(t: &TaskAudit, evs: &[EventLog]) -> Check {
     let mut b = Builder::new("result");
     let recs = all(evs, |e| match e {
-        OracleEvent::Hub(H::ResultRecorded(r)) => Some((r.resultSha256, r.status, r.summary.clone())),
+        OracleEvent::Hub(H::ResultRecorded(r)) => {
+            Some((r.resultSha256, r.status, r.summary.clone()))
+        }
         _ => None,
     });
     let consensus = find(evs, |e| match e {
@@ -989,13 +1105,17 @@ fn result(t: &TaskAudit, evs: &[EventLog]) -> Check {
     b.ev("resultHash(taskId, digest(summary, sha256))", None, h);
     match consensus {
         Some((_, c)) if c == h => {}
-        Some((_, c)) => b.fail(format!("the revealed summary and result give {h}, the consensus is {c}")),
+        Some((_, c)) => b.fail(format!(
+            "the revealed summary and result give {h}, the consensus is {c}"
+        )),
         None => b.fail("a result recorded without consensus"),
     }
     // abi.encode(Summary): the tuple's offset, then the status word.
     let first = summary.get(63).copied();
     if first != Some(status) || status > 5 {
-        b.fail(format!("status {status} in the event, {first:?} in the summary"));
+        b.fail(format!(
+            "status {status} in the event, {first:?} in the summary"
+        ));
     }
     b.done("the revealed summary and result sha256 reproduce the consensus hash")
 }
@@ -1007,29 +1127,48 @@ fn money_split(t: &TaskAudit, evs: &[EventLog]) -> Check {
         _ => None,
     }) {
         let n = U256::from(f.winners.len());
-        b.ev("reward, fee escrowed (TaskRequested)", request_event(evs), format!("{} + {}", t.reward, t.escrow_fee));
+        b.ev(
+            "reward, fee escrowed (TaskRequested)",
+            request_event(evs),
+            format!("{} + {}", t.reward, t.escrow_fee),
+        );
         b.ev(
             "rewardEach, slashShareEach, slashed, fee (TaskFinalized)",
             Some(fev),
-            format!("{} {} {} {}", f.rewardEach, f.slashShareEach, f.slashed, f.fee),
+            format!(
+                "{} {} {} {}",
+                f.rewardEach, f.slashShareEach, f.slashed, f.fee
+            ),
         );
         if n.is_zero() {
             b.fail("finalized with no winner");
             return b.done("");
         }
         if f.rewardEach != t.reward / n {
-            b.fail(format!("rewardEach {} but reward {} / {n} winners", f.rewardEach, t.reward));
+            b.fail(format!(
+                "rewardEach {} but reward {} / {n} winners",
+                f.rewardEach, t.reward
+            ));
         }
         if f.slashShareEach != f.slashed / n {
-            b.fail(format!("slashShareEach {} but slashed {} / {n}", f.slashShareEach, f.slashed));
+            b.fail(format!(
+                "slashShareEach {} but slashed {} / {n}",
+                f.slashShareEach, f.slashed
+            ));
         }
         if f.fee != t.escrow_fee {
             b.fail(format!("fee paid {} but {} escrowed", f.fee, t.escrow_fee));
         }
-        let credits: U256 = finalized_credits(&f.winners, t.reward, f.rewardEach, f.slashShareEach, f.slashed)
-            .iter()
-            .map(|(_, v)| *v)
-            .sum::<U256>()
+        let credits: U256 = finalized_credits(
+            &f.winners,
+            t.reward,
+            f.rewardEach,
+            f.slashShareEach,
+            f.slashed,
+        )
+        .iter()
+        .map(|(_, v)| *v)
+        .sum::<U256>()
             + f.fee;
         if credits != t.reward + t.escrow_fee + f.slashed {
             b.fail(format!(
@@ -1037,7 +1176,9 @@ fn money_split(t: &TaskAudit, evs: &[EventLog]) -> Check {
                 t.reward, t.escrow_fee, f.slashed
             ));
         }
-        return b.done("reward and slashed stake split evenly (remainders to the first), fee as escrowed");
+        return b.done(
+            "reward and slashed stake split evenly (remainders to the first), fee as escrowed",
+        );
     }
     if let Some((xev, refund)) = find(evs, |e| match e {
         OracleEvent::Hub(H::TaskExpired(x)) => Some(x.refund),
@@ -1045,7 +1186,10 @@ fn money_split(t: &TaskAudit, evs: &[EventLog]) -> Check {
     }) {
         b.ev("refund (TaskExpired)", Some(xev), refund);
         if refund != t.reward + t.escrow_fee {
-            b.fail(format!("refund {refund} != reward {} + fee {}", t.reward, t.escrow_fee));
+            b.fail(format!(
+                "refund {refund} != reward {} + fee {}",
+                t.reward, t.escrow_fee
+            ));
         }
         return b.done("reward and fee refunded in full");
     }
@@ -1064,7 +1208,11 @@ async fn money_fee(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow:
     b.at("model fee on chain before the request", before, fee_before);
     if t.escrow_fee != fee_before {
         if t.escrow_fee == fee_at {
-            b.at("model fee changed in the request block to", t.request_block, fee_at);
+            b.at(
+                "model fee changed in the request block to",
+                t.request_block,
+                fee_at,
+            );
         } else {
             b.fail(format!(
                 "{} escrowed, the model's fee was {fee_before} (block {before}) / {fee_at} (block {})",
@@ -1077,7 +1225,11 @@ async fn money_fee(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow:
         _ => None,
     }) {
         b.at("model publisher at the request", t.request_block, publisher);
-        b.ev("fee paid to (TaskFinalized)", Some(fev), format!("{paid_to} +{fee}"));
+        b.ev(
+            "fee paid to (TaskFinalized)",
+            Some(fev),
+            format!("{paid_to} +{fee}"),
+        );
         if paid_to != publisher {
             b.fail(format!(
                 "the fee went to {paid_to}, the model's publisher at the request was {publisher}"
@@ -1087,7 +1239,11 @@ async fn money_fee(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow:
     Ok(b.done("the fee is the model's at the request and went to its publisher"))
 }
 
-async fn money_balances(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow::Result<Check> {
+async fn money_balances(
+    t: &TaskAudit,
+    evs: &[EventLog],
+    cx: &Context<'_>,
+) -> anyhow::Result<Check> {
     let mut b = Builder::new("money.balances");
     let mut points: Vec<(Address, u64)> = Vec::new();
     if let Some(rev) = request_event(evs) {
@@ -1139,10 +1295,16 @@ async fn money_slash(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyho
     .collect();
     let committers: Vec<Address> = cs.iter().map(|(_, (w, _))| *w).collect();
     let mut expected: Vec<Address> = if s.finalized {
-        committers.iter().filter(|w| !reveals.contains(w)).copied().collect()
+        committers
+            .iter()
+            .filter(|w| !reveals.contains(w))
+            .copied()
+            .collect()
     } else {
         let quorum = t.consensus.is_some()
-            || hash_counts(&cs).values().any(|n| *n >= usize::from(t.quorum));
+            || hash_counts(&cs)
+                .values()
+                .any(|n| *n >= usize::from(t.quorum));
         if quorum {
             committers.clone()
         } else {
@@ -1174,17 +1336,33 @@ async fn money_slash(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyho
         let mut com = committers.clone();
         com.sort();
         if rel != com {
-            b.fail(format!("released {:?}, the committers are {com:?}", r.workers));
+            b.fail(format!(
+                "released {:?}, the committers are {com:?}",
+                r.workers
+            ));
         }
         if r.amountEach != cx.state.task_stake() {
-            b.fail(format!("{} released each, the task stake is {}", r.amountEach, cx.state.task_stake()));
+            b.fail(format!(
+                "{} released each, the task stake is {}",
+                r.amountEach,
+                cx.state.task_stake()
+            ));
         }
         // Against the registry's stake: each slashed worker's stake fell by what the events say.
         for w in &slashed {
             let (before, _) = cx.state.stake(*w, 0, rev.block.saturating_sub(1)).await?;
             let (after, _) = cx.state.stake(*w, 0, rev.block).await?;
-            let (plus, minus) = cx.ledger.stake.get(&(*w, rev.block)).copied().unwrap_or_default();
-            b.at(format!("stake of {w}: before -> after"), rev.block, format!("{before} -> {after}"));
+            let (plus, minus) = cx
+                .ledger
+                .stake
+                .get(&(*w, rev.block))
+                .copied()
+                .unwrap_or_default();
+            b.at(
+                format!("stake of {w}: before -> after"),
+                rev.block,
+                format!("{before} -> {after}"),
+            );
             if (before + plus).checked_sub(minus) != Some(after) {
                 b.fail(format!(
                     "{w}: the events take {minus} (add {plus}) from its stake in block {}, the registry went {before} -> {after}",
@@ -1197,7 +1375,9 @@ async fn money_slash(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyho
     }
     slashed.sort();
     if slashed != expected {
-        b.fail(format!("slashed {slashed:?}, the protocol slashes {expected:?}"));
+        b.fail(format!(
+            "slashed {slashed:?}, the protocol slashes {expected:?}"
+        ));
     }
     if s.slashed != U256::from(slashed.len()) * cx.state.task_stake() {
         b.fail(format!(
@@ -1207,14 +1387,19 @@ async fn money_slash(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyho
             cx.state.task_stake()
         ));
     }
-    Ok(b.done(&format!("{} slashed, as the protocol says, and the registry's stakes moved so", slashed.len())))
+    Ok(b.done(&format!(
+        "{} slashed, as the protocol says, and the registry's stakes moved so",
+        slashed.len()
+    )))
 }
 
 async fn callback(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow::Result<Check> {
     let mut b = Builder::new("callback");
     let settle = evs.iter().find(|e| e.is_settlement());
     let cb = find(evs, |e| match e {
-        OracleEvent::Hub(H::CallbackAttempted(c)) => Some((c.target, CallbackOutcome::from(c.outcome))),
+        OracleEvent::Hub(H::CallbackAttempted(c)) => {
+            Some((c.target, CallbackOutcome::from(c.outcome)))
+        }
         _ => None,
     });
     let Some(sev) = settle else {
@@ -1231,7 +1416,10 @@ async fn callback(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow::
     if target != t.requester {
         b.fail(format!("called {target}, the requester is {}", t.requester));
     }
-    let code = cx.state.has_code(t.requester, sev.block.saturating_sub(1)).await?;
+    let code = cx
+        .state
+        .has_code(t.requester, sev.block.saturating_sub(1))
+        .await?;
     b.at(
         "callback gas limit (TaskRequested); requester has code",
         sev.block,
@@ -1248,7 +1436,9 @@ async fn callback(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow::
         }
         CallbackOutcome::Succeeded | CallbackOutcome::Failed => {
             if skip_expected {
-                b.fail(format!("{outcome}, but the Skipped rule applies (gas limit 0 or no code)"));
+                b.fail(format!(
+                    "{outcome}, but the Skipped rule applies (gas limit 0 or no code)"
+                ));
             } else {
                 match cx.state.callback_calls(sev.tx_hash, t.requester).await? {
                     None => b.warn("the endpoint has no debug_traceTransaction: the gas forwarded is not checked"),

@@ -201,7 +201,10 @@ impl Replay {
             return Pool::default();
         };
         Pool {
-            leaves: leaves.iter().map(|w| (*w, self.weight(*w, model))).collect(),
+            leaves: leaves
+                .iter()
+                .map(|w| (*w, self.weight(*w, model)))
+                .collect(),
             changed_at: *changed_at,
         }
     }
@@ -294,7 +297,11 @@ mod tests {
         for seed_byte in 0..40u8 {
             let pool: Vec<(Address, U256)> = (1..=7u8)
                 .map(|i| {
-                    let w = if i == 3 { 0 } else { u64::from(i) * 100 + u64::from(seed_byte) };
+                    let w = if i == 3 {
+                        0
+                    } else {
+                        u64::from(i) * 100 + u64::from(seed_byte)
+                    };
                     (a(i), U256::from(w))
                 })
                 .collect();

@@ -217,7 +217,10 @@ pub async fn collect(c: &Contracts, from: u64, progress: bool) -> anyhow::Result
             ),
         ];
     }
-    let total: u64 = passes.iter().map(|(_, s)| head.saturating_sub(*s) + 1).sum();
+    let total: u64 = passes
+        .iter()
+        .map(|(_, s)| head.saturating_sub(*s) + 1)
+        .sum();
     let pb = bar(progress, total, "events (blocks)");
     let mut reader = LogReader::new(LOG_CHUNK);
     let mut events = Vec::new();
@@ -429,7 +432,12 @@ pub async fn rebuild(
 
 /// Sets `problems` (one line per failed check) and `summary_line` from the checks.
 pub fn finish(t: &mut TaskAudit) {
-    t.checks.sort_by_key(|c| CHECKS.iter().position(|n| *n == c.name).unwrap_or(usize::MAX));
+    t.checks.sort_by_key(|c| {
+        CHECKS
+            .iter()
+            .position(|n| *n == c.name)
+            .unwrap_or(usize::MAX)
+    });
     t.problems = t
         .checks
         .iter()
@@ -559,7 +567,7 @@ impl Rechecker {
     /// Opens the configured storage and URL fetcher (the pinned fetch policy the workers use).
     pub async fn open(cfg: &crate::config::Config, c: &Contracts) -> anyhow::Result<Self> {
         let storage = crate::node::open_storage(cfg).await?;
-        Ok(Self::with_storage(cfg, c, storage)?)
+        Self::with_storage(cfg, c, storage)
     }
 
     /// As [`Rechecker::open`] with a storage given.
@@ -592,21 +600,22 @@ impl Rechecker {
     /// The result behind `sha`, fetched by its CID and checked against `sha`.
     async fn fetch_result(&self, sha: B256) -> Result<bytes::Bytes, String> {
         let cid_s = maskoracle_inference::canonical::cid_of_sha256(&sha.0);
-        let cid: crate::storage::Cid = cid_s.parse().map_err(|e| format!("bad CID {cid_s}: {e}"))?;
+        let cid: crate::storage::Cid =
+            cid_s.parse().map_err(|e| format!("bad CID {cid_s}: {e}"))?;
         self.stat(|s| s.results_fetched += 1);
         let got = tokio::time::timeout(
             RESULT_TIMEOUT,
-            self.storage
-                .get(&cid, maskoracle_inference::canonical::MAX_RESULT_BYTES as u64),
+            self.storage.get(
+                &cid,
+                maskoracle_inference::canonical::MAX_RESULT_BYTES as u64,
+            ),
         )
         .await
         .map_err(|_| format!("no answer within {RESULT_TIMEOUT:?}"))?
         .map_err(|e| e.to_string())?;
-        let s: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(
-            sha2::Sha256::default(),
-            &got,
-        ))
-        .into();
+        let s: [u8; 32] =
+            sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), &got))
+                .into();
         if s != sha.0 {
             return Err(format!("the bytes served have sha256 {}", B256::from(s)));
         }
@@ -618,12 +627,13 @@ impl Rechecker {
             return v;
         }
         self.stat(|s| s.inputs_fetched += 1);
-        let v = match crate::storage::fetch_input_with_policy(input, self.storage.as_ref(), &self.http)
-            .await
-        {
-            Ok(b) => Ok(Arc::new(b.to_vec())),
-            Err(e) => Err((e.is_transient(), e.status(), e.to_string())),
-        };
+        let v =
+            match crate::storage::fetch_input_with_policy(input, self.storage.as_ref(), &self.http)
+                .await
+            {
+                Ok(b) => Ok(Arc::new(b.to_vec())),
+                Err(e) => Err((e.is_transient(), e.status(), e.to_string())),
+            };
         self.inputs.lock().await.put(input.to_owned(), v.clone());
         v
     }
@@ -676,13 +686,22 @@ impl Rechecker {
             result_sha256: att.result_sha256,
             working: working.map(Arc::new),
         };
-        self.computed.lock().await.put((t.model_id, key_sha), c.clone());
+        self.computed
+            .lock()
+            .await
+            .put((t.model_id, key_sha), c.clone());
         Ok(c)
     }
 
     /// Adds `availability` (when `availability`), `recompute` (when `recompute`) and the overlay
     /// (when `overlay`) to `t`.
-    pub async fn check(&self, t: &mut TaskAudit, availability: bool, recompute: bool, overlay: bool) {
+    pub async fn check(
+        &self,
+        t: &mut TaskAudit,
+        availability: bool,
+        recompute: bool,
+        overlay: bool,
+    ) {
         let finalized = t.outcome == TaskStatus::Finalized;
         let mut delivered: Option<Result<bytes::Bytes, String>> = None;
         if let (true, Some(sha)) = (finalized || t.result_sha256.is_some(), t.result_sha256) {
@@ -695,7 +714,11 @@ impl Rechecker {
                 (Some(Ok(b)), Some(cid)) => checks::decided(
                     "availability",
                     Verdict::Pass,
-                    format!("fetched {cid} ({} bytes) through {}; sha256 matches", b.len(), self.storage.name()),
+                    format!(
+                        "fetched {cid} ({} bytes) through {}; sha256 matches",
+                        b.len(),
+                        self.storage.name()
+                    ),
                     vec![Evidence {
                         what: "result CID".into(),
                         block: None,
@@ -706,7 +729,10 @@ impl Rechecker {
                 (Some(Err(e)), Some(cid)) => checks::decided(
                     "availability",
                     Verdict::Fail,
-                    format!("the result {cid} could not be fetched through {}: {e}", self.storage.name()),
+                    format!(
+                        "the result {cid} could not be fetched through {}: {e}",
+                        self.storage.name()
+                    ),
                     vec![Evidence {
                         what: "result CID".into(),
                         block: None,
@@ -717,7 +743,10 @@ impl Rechecker {
                 _ => checks::skip("availability", "no result recorded"),
             });
         } else {
-            t.checks.push(checks::skip("availability", "not asked (--no-availability)"));
+            t.checks.push(checks::skip(
+                "availability",
+                "not asked (--no-availability)",
+            ));
         }
         let parsed = match &delivered {
             Some(Ok(b)) => maskoracle_inference::CanonicalResult::parse(b).ok(),
@@ -731,16 +760,23 @@ impl Rechecker {
         } else {
             t.checks.push(checks::skip(
                 "recompute",
-                if finalized { "not asked (--recompute)" } else { "only finalized tasks are recomputed" },
+                if finalized {
+                    "not asked (--recompute)"
+                } else {
+                    "only finalized tasks are recomputed"
+                },
             ));
         }
         if overlay {
             if let Some(r) = &parsed {
                 if working.is_none() && r.status == maskoracle_inference::Status::Ok {
                     if let Ok(b) = self.input(&t.input).await {
-                        working = maskoracle_inference::decode::decode(&b, &maskoracle_inference::DecodeLimits::V1)
-                            .ok()
-                            .map(|d| Arc::new(maskoracle_inference::working_image(&d.rgb)));
+                        working = maskoracle_inference::decode::decode(
+                            &b,
+                            &maskoracle_inference::DecodeLimits::V1,
+                        )
+                        .ok()
+                        .map(|d| Arc::new(maskoracle_inference::working_image(&d.rgb)));
                     }
                 }
                 let labels = self.models.get(t.model_id).await.ok();
@@ -779,19 +815,38 @@ impl Rechecker {
             Ok(s) => s,
             Err(err) => {
                 return (
-                    checks::decided("recompute", Verdict::Fail, format!("could not load model {}: {err:#}", t.model_id), ev),
+                    checks::decided(
+                        "recompute",
+                        Verdict::Fail,
+                        format!("could not load model {}: {err:#}", t.model_id),
+                        ev,
+                    ),
                     None,
                 )
             }
         };
         let model_sha = B256::from(seg.model().sha256());
-        e("model sha256 (registry, fetched and verified)", model_sha.to_string());
+        e(
+            "model sha256 (registry, fetched and verified)",
+            model_sha.to_string(),
+        );
         if let Some(r) = parsed {
-            e("model sha256 recorded in the result", B256::from(r.model_sha256).to_string());
-            e("input sha256 recorded in the result", B256::from(r.input_sha256).to_string());
+            e(
+                "model sha256 recorded in the result",
+                B256::from(r.model_sha256).to_string(),
+            );
+            e(
+                "input sha256 recorded in the result",
+                B256::from(r.input_sha256).to_string(),
+            );
             if r.model_sha256 != model_sha.0 {
                 return (
-                    checks::decided("recompute", Verdict::Fail, "the result was computed with another model than the registry's".into(), ev),
+                    checks::decided(
+                        "recompute",
+                        Verdict::Fail,
+                        "the result was computed with another model than the registry's".into(),
+                        ev,
+                    ),
                     None,
                 );
             }
@@ -806,12 +861,20 @@ impl Rechecker {
                     b.as_slice(),
                 ))
                 .into();
-                e("input sha256 fetched by the auditor", B256::from(s).to_string());
+                e(
+                    "input sha256 fetched by the auditor",
+                    B256::from(s).to_string(),
+                );
                 Some(s)
             }
             Err((true, _, why)) => {
                 return (
-                    checks::decided("recompute", Verdict::Warn, format!("the input could not be fetched now (transient): {why}"), ev),
+                    checks::decided(
+                        "recompute",
+                        Verdict::Warn,
+                        format!("the input could not be fetched now (transient): {why}"),
+                        ev,
+                    ),
                     None,
                 )
             }
@@ -822,14 +885,32 @@ impl Rechecker {
         };
         let c = match self.compute(t, seg, &fetched).await {
             Ok(c) => c,
-            Err(err) => return (checks::decided("recompute", Verdict::Fail, format!("inference failed: {err:#}"), ev), None),
+            Err(err) => {
+                return (
+                    checks::decided(
+                        "recompute",
+                        Verdict::Fail,
+                        format!("inference failed: {err:#}"),
+                        ev,
+                    ),
+                    None,
+                )
+            }
         };
         let h = maskoracle_inference::summary::result_hash(t.task_id, c.result_hash);
         e("recomputed result sha256", c.result_sha256.to_string());
-        e("recomputed result hash / consensus hash", format!("{h} / {consensus}"));
+        e(
+            "recomputed result hash / consensus hash",
+            format!("{h} / {consensus}"),
+        );
         if h == consensus {
             return (
-                checks::decided("recompute", Verdict::Pass, "the recomputed result reproduces the consensus hash".into(), ev),
+                checks::decided(
+                    "recompute",
+                    Verdict::Pass,
+                    "the recomputed result reproduces the consensus hash".into(),
+                    ev,
+                ),
                 c.working,
             );
         }
@@ -874,7 +955,15 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
     let mut stats = None;
     if availability || args.recompute || overlay {
         let rc = Rechecker::open(&cfg, &c).await?;
-        let pb = bar(progress, tasks.len() as u64, if args.recompute { "recompute" } else { "availability" });
+        let pb = bar(
+            progress,
+            tasks.len() as u64,
+            if args.recompute {
+                "recompute"
+            } else {
+                "availability"
+            },
+        );
         for t in &mut tasks {
             rc.check(t, availability, args.recompute, overlay).await;
             pb.inc(1);
@@ -883,8 +972,12 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
         stats = Some(rc.stats.lock().unwrap_or_else(|e| e.into_inner()).clone());
     } else {
         for t in &mut tasks {
-            t.checks.push(checks::skip("availability", "not asked (--no-availability)"));
-            t.checks.push(checks::skip("recompute", "not asked (--recompute)"));
+            t.checks.push(checks::skip(
+                "availability",
+                "not asked (--no-availability)",
+            ));
+            t.checks
+                .push(checks::skip("recompute", "not asked (--recompute)"));
             finish(t);
         }
     }
@@ -915,14 +1008,17 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
         "audit done"
     );
     if let Some(path) = &args.report {
-        let html = report::render(&report::Meta {
-            chain_id: c.deployment.chain_id,
-            hub: c.deployment.task_hub,
-            from_block: from,
-            head: input.head,
-            ok,
-            reserve_problem: reserve_problem.clone(),
-        }, &tasks);
+        let html = report::render(
+            &report::Meta {
+                chain_id: c.deployment.chain_id,
+                hub: c.deployment.task_hub,
+                from_block: from,
+                head: input.head,
+                ok,
+                reserve_problem: reserve_problem.clone(),
+            },
+            &tasks,
+        );
         std::fs::write(path, html)
             .map_err(|e| anyhow::anyhow!("writing the report {}: {e}", path.display()))?;
         tracing::info!(target: "maskoracle::audit", path = %path.display(), "report written");
@@ -947,7 +1043,12 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
                 if ch.verdict == Verdict::Pass || ch.verdict == Verdict::Skip {
                     continue;
                 }
-                println!("  {:<5} {:<18} {}", format!("{:?}", ch.verdict).to_uppercase(), ch.name, ch.detail);
+                println!(
+                    "  {:<5} {:<18} {}",
+                    format!("{:?}", ch.verdict).to_uppercase(),
+                    ch.name,
+                    ch.detail
+                );
                 for e in &ch.evidence {
                     let at = match (e.block, e.tx) {
                         (Some(b), Some(tx)) => format!(" [block {b}, tx {tx}]"),

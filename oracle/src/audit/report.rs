@@ -116,7 +116,9 @@ fn describe(e: &OracleEvent) -> String {
             short(&e.worker.to_string()),
             short(&e.resultHash.to_string())
         ),
-        OracleEvent::Registry(R::StakesLocked(e)) => format!("stake locked ({} each)", e.amountEach),
+        OracleEvent::Registry(R::StakesLocked(e)) => {
+            format!("stake locked ({} each)", e.amountEach)
+        }
         OracleEvent::Hub(H::ConsensusReached(e)) => {
             format!("consensus on {}", short(&e.resultHash.to_string()))
         }
@@ -172,7 +174,10 @@ pub fn render(meta: &Meta, tasks: &[TaskAudit]) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>MaskOracle audit</title><style>{STYLE}</style></head><body>"
     );
     let failed = tasks.iter().filter(|t| !t.problems.is_empty()).count();
-    let finalized = tasks.iter().filter(|t| t.outcome == TaskStatus::Finalized).count();
+    let finalized = tasks
+        .iter()
+        .filter(|t| t.outcome == TaskStatus::Finalized)
+        .count();
     let _ = write!(
         h,
         "<h1>MaskOracle audit</h1><div class=\"meta\">chain {} · hub <span class=\"mono\">{}</span> · blocks {}–{} · {} tasks ({} finalized)</div>",
@@ -255,7 +260,9 @@ pub fn render(meta: &Meta, tasks: &[TaskAudit]) -> String {
                 let _ = write!(h, "<details{open}><summary class=\"ev\">evidence</summary>");
                 for e in &c.evidence {
                     let at = match (e.block, e.tx) {
-                        (Some(b), Some(tx)) => format!(" — block {b}, tx {}", short(&tx.to_string())),
+                        (Some(b), Some(tx)) => {
+                            format!(" — block {b}, tx {}", short(&tx.to_string()))
+                        }
                         (Some(b), None) => format!(" — block {b}"),
                         _ => String::new(),
                     };
@@ -317,7 +324,14 @@ pub fn render(meta: &Meta, tasks: &[TaskAudit]) -> String {
 fn short_input(s: &str) -> String {
     if s.chars().count() > 64 {
         let head: String = s.chars().take(40).collect();
-        let tail: String = s.chars().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: String = s
+            .chars()
+            .rev()
+            .take(12)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         format!("{head}…{tail}")
     } else {
         s.to_owned()
