@@ -25,7 +25,8 @@
 //! Run: `make bench` (all benchmarks) or `cargo bench -p maskoracle --bench load` (add
 //! `--profile dev` for a debug build). `LOAD_REQUESTS`, `LOAD_PHASES` (default `paced,burst`),
 //! `LOAD_DEADLINE_S` (default 2400: the longest wait for a phase after its last request),
-//! `LOAD_KEEP_NET` (a file: keep the network up after the run for an outside audit, its settings
+//! `LOAD_STAKE` (tokens each worker stakes, default 1,000: at 100 per commit a worker holds at
+//! most 10 open tasks), `LOAD_KEEP_NET` (a file: keep the network up after the run for an outside audit, its settings
 //! written there, until SIGINT),
 //! `LOAD_CALLBACK_GAS` and `LOAD_KEEP_LOGS` (a folder to copy the worker logs to) change the run.
 
@@ -501,6 +502,10 @@ async fn main() {
         .mining(Mining::Interval(0.25))
         .model(root().join("inference/models/shapes-maskrcnn"))
         .workers(WORKERS)
+        .stake(tokens(env_or(
+            "LOAD_STAKE",
+            maskoracle::localnet::WORKER_STAKE,
+        )))
         .binary(env!("CARGO_BIN_EXE_maskoracle"))
         .build()
         .await

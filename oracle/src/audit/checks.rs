@@ -521,10 +521,12 @@ pub async fn run(t: &TaskAudit, cx: &Context<'_>) -> Vec<Check> {
         ($name:literal, $e:expr) => {
             match $e.await {
                 Ok(c) => out.push(c),
+                // Not verified is not a proof of a fault: a warning (an endpoint that prunes old
+                // state cannot answer `eth_call` at past blocks; use an archive node).
                 Err(e) => out.push(Check {
                     name: $name,
-                    verdict: Verdict::Fail,
-                    detail: format!("could not read the chain: {e:#}"),
+                    verdict: Verdict::Warn,
+                    detail: format!("not verified: could not read the chain: {e:#}"),
                     evidence: Vec::new(),
                 }),
             }
@@ -655,10 +657,10 @@ async fn draw_weights(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyh
             pool.total()
         ));
     }
-    // Each leaf's weight against the registry's stake and opt-in at the block of the pool's last
-    // change before the request (equal to the state at requestBlock - 1 when every change emits
-    // an event, which the pool total at requestBlock - 1 confirms).
-    let k = pool.changed_at;
+    // Each leaf's weight against the registry's stake and opt-in at a block between the pool's
+    // last change before the request and requestBlock - 1 (the same state when every change
+    // emits an event, which the pool total at requestBlock - 1 confirms).
+    let k = pool.read_at;
     for (w, weight) in &pool.leaves {
         let (stake, opted) = cx.state.stake(*w, t.model_id, k).await?;
         let chain = if opted { stake } else { U256::ZERO };
@@ -709,7 +711,7 @@ async fn draw_set(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow::
     // checks the event's): each lie shows in one check.
     let mut leaves = Vec::with_capacity(pool.leaves.len());
     for (w, _) in &pool.leaves {
-        let (stake, opted) = cx.state.stake(*w, t.model_id, pool.changed_at).await?;
+        let (stake, opted) = cx.state.stake(*w, t.model_id, pool.read_at).await?;
         leaves.push((*w, if opted { stake } else { U256::ZERO }));
     }
     let got = draw::draw(&leaves, seed, usize::from(t.replication));

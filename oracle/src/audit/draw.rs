@@ -27,6 +27,10 @@ pub struct Pool {
     pub leaves: Vec<(Address, U256)>,
     /// The last block at or before the snapshot in which a weight of this pool changed (0: none).
     pub changed_at: u64,
+    /// The block at which the auditor reads the registry's state of this pool: any block from
+    /// `changed_at` to the snapshot's holds the same weights; the latest one among the tasks that
+    /// share them (recent state is what a non-archive endpoint still serves).
+    pub read_at: u64,
 }
 
 impl Pool {
@@ -206,6 +210,7 @@ impl Replay {
                 .map(|w| (*w, self.weight(*w, model)))
                 .collect(),
             changed_at: *changed_at,
+            read_at: *changed_at,
         }
     }
 

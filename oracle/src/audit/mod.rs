@@ -369,7 +369,20 @@ pub async fn audit(
         .values()
         .map(|t| (t.task_id, t.model_id, t.request_block.saturating_sub(1)))
         .collect();
-    let (pools, issues) = draw::Replay::snapshots(&input.events, wanted);
+    let (mut pools, issues) = draw::Replay::snapshots(&input.events, wanted);
+    // Read each set of frozen weights at the latest request block - 1 that shares it.
+    let mut latest: HashMap<(u32, u64), u64> = HashMap::new();
+    for t in tasks.values() {
+        if let Some(p) = pools.get(&t.task_id) {
+            let e = latest.entry((t.model_id, p.changed_at)).or_default();
+            *e = (*e).max(t.request_block.saturating_sub(1));
+        }
+    }
+    for t in tasks.values() {
+        if let Some(p) = pools.get_mut(&t.task_id) {
+            p.read_at = latest[&(t.model_id, p.changed_at)];
+        }
+    }
     let state = checks::State::new(c).await?;
     for ev in &input.events {
         if let Some(ts) = ev.timestamp {

@@ -157,6 +157,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:0}
 .meta{color:#555;margin-bottom:16px}.banner{padding:10px 14px;border-radius:6px;font-weight:600;margin-bottom:16px}
 .banner.ok{background:#dff3e4;color:#14532d}.banner.bad{background:#fde2e1;color:#7f1d1d}
 table{border-collapse:collapse;width:100%;background:#fff}td,th{border-bottom:1px solid #e4e6ea;padding:4px 8px;text-align:left;vertical-align:top}
+th,.nw{white-space:nowrap}.why,.ev{overflow-wrap:anywhere}
 th{background:#eef0f3;font-weight:600}.pass{color:#15803d}.fail{color:#b91c1c;font-weight:700}.warn{color:#b45309;font-weight:600}.skip{color:#8a8f98}
 .task{background:#fff;border:1px solid #dde0e5;border-radius:8px;padding:14px;margin:14px 0}
 .task.bad{border-color:#ef4444;box-shadow:0 0 0 2px #fecaca}.cols{display:flex;gap:16px;flex-wrap:wrap}
@@ -245,7 +246,7 @@ pub fn render(meta: &Meta, tasks: &[TaskAudit]) -> String {
         for c in &t.checks {
             let _ = write!(
                 h,
-                "<tr><td class=\"mono\">{}</td><td class=\"{}\">{}</td><td>{}",
+                "<tr><td class=\"mono nw\">{}</td><td class=\"nw {}\">{}</td><td class=\"why\">{}",
                 c.name,
                 verdict_class(c.verdict),
                 verdict_class(c.verdict),
@@ -284,7 +285,7 @@ pub fn render(meta: &Meta, tasks: &[TaskAudit]) -> String {
         for e in &t.events {
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td class=\"mono\">{}</td><td>{}</td></tr>",
+                "<tr><td class=\"nw\">{}</td><td class=\"mono nw\">{}</td><td class=\"why\">{}</td></tr>",
                 e.block,
                 esc(&short(&e.tx_hash.to_string())),
                 esc(&describe(&e.event))
