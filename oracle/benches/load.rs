@@ -25,6 +25,9 @@
 //! Run: `make bench` (all benchmarks) or `cargo bench -p maskoracle --bench load` (add
 //! `--profile dev` for a debug build). `LOAD_REQUESTS`, `LOAD_PHASES` (default `paced,burst`),
 //! `LOAD_DEADLINE_S` (default 2400: the longest wait for a phase after its last request),
+//! `LOAD_STAKE` (tokens each worker stakes, default 1,000: at 100 per commit a worker holds at
+//! most 10 open tasks), `LOAD_KEEP_NET` (a file: keep the network up after the run for an outside audit, its settings
+//! written there, until SIGINT),
 //! `LOAD_CALLBACK_GAS` and `LOAD_KEEP_LOGS` (a folder to copy the worker logs to) change the run.
 
 use std::collections::{BTreeMap, HashMap};
@@ -499,6 +502,10 @@ async fn main() {
         .mining(Mining::Interval(0.25))
         .model(root().join("inference/models/shapes-maskrcnn"))
         .workers(WORKERS)
+        .stake(tokens(env_or(
+            "LOAD_STAKE",
+            maskoracle::localnet::WORKER_STAKE,
+        )))
         .binary(env!("CARGO_BIN_EXE_maskoracle"))
         .build()
         .await
@@ -675,6 +682,20 @@ async fn main() {
     }
     let ok = stuck == 0 && problems == 0 && audited.len() == all.len();
     println!("  -> {}", if ok { "OK" } else { "NOT OK" });
+    if let Ok(path) = std::env::var("LOAD_KEEP_NET") {
+        // Keep the network (anvil, the IPFS node behind its Kubo facade, the workers) for an
+        // audit from outside: the settings a `maskoracle` command needs go to this file.
+        let env = format!(
+            "export MASKORACLE_RPC_URL={}\nexport MASKORACLE_DEPLOYMENT={}\nexport MASKORACLE_IPFS__BACKEND=kubo\nexport MASKORACLE_IPFS__KUBO_URL={}\nexport MASKORACLE_DATA_DIR={}\nexport LOAD_FIRST_BLOCK={first_block}\n",
+            net.rpc,
+            net.record.display(),
+            net.kubo,
+            net.data_dir.join("auditor").display(),
+        );
+        std::fs::write(&path, env).expect("LOAD_KEEP_NET file");
+        eprintln!("network kept: settings in {path}; Ctrl-C (SIGINT) ends the run");
+        let _ = tokio::signal::ctrl_c().await;
+    }
     drop(net);
     if !ok {
         std::process::exit(1);

@@ -35,6 +35,8 @@ pub struct EventLog {
     pub tx_hash: B256,
     /// Index of the log in its block.
     pub log_index: u64,
+    /// The block's timestamp, when the endpoint sends it with the log (`blockTimestamp`).
+    pub timestamp: Option<u64>,
 }
 
 /// Why a log could not be read as an event.
@@ -133,6 +135,7 @@ impl Sources {
             block_hash,
             tx_hash: log.transaction_hash.unwrap_or_default(),
             log_index: log.log_index.unwrap_or_default(),
+            timestamp: log.block_timestamp,
         }))
     }
 
