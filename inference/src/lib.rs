@@ -95,24 +95,38 @@ impl ExecutionProfile {
     }
 }
 
-/// Relative noise on raw model outputs (see [`Segmenter::segment_perturbed`]).
+/// How [`Segmenter::segment_perturbed`] perturbs the raw outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Noise {
+    /// Relative to each value: `v * (1 + rel * u)` (a value's sign never changes).
+    PerValue,
+    /// Relative to the output's scale: `v + rel * max|t| * u`, as rounding in sums of products
+    /// is (a value near 0 made of large terms is as uncertain as the terms): it can move a logit
+    /// across 0 or a probability across 0.5.
+    OfScale,
+}
+
+/// Noise on raw model outputs (see [`Segmenter::segment_perturbed`]).
 #[derive(Debug, Clone, Copy)]
 struct Perturbation {
+    noise: Noise,
     rel: f64,
     seed: i64,
 }
 
 impl Perturbation {
-    /// `v + rel * max|t| * u`: noise relative to the tensor's scale rather than to each value,
-    /// as rounding in sums of products is (a value near 0 made of large terms is as uncertain as
-    /// the terms), and so that it can move a logit across 0 or a probability across 0.5.
     fn noisy(&self, t: &tch::Tensor) -> Result<tch::Tensor, ModelError> {
         if t.numel() == 0 {
             return Ok(t.shallow_clone());
         }
-        let scale = t.f_abs()?.f_max()?.double_value(&[]);
         let u = t.f_rand_like()?.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?;
-        Ok(t.f_add(&u.f_mul_scalar(self.rel * scale)?)?)
+        Ok(match self.noise {
+            Noise::PerValue => t.f_mul(&u.f_mul_scalar(self.rel)?.f_add_scalar(1.0)?)?,
+            Noise::OfScale => {
+                let scale = t.f_abs()?.f_max()?.double_value(&[]);
+                t.f_add(&u.f_mul_scalar(self.rel * scale)?)?
+            }
+        })
     }
 
     fn apply(&self, raw: RawOutput) -> Result<RawOutput, ModelError> {
@@ -235,13 +249,19 @@ impl Segmenter {
         self.segment_with(bytes, None)
     }
 
-    /// [`Segmenter::segment`] with the model's raw outputs perturbed before post-processing:
-    /// each value `v` of an output tensor `t` becomes `v + rel * max|t| * u`, `u` uniform in
-    /// [-1, 1) from `seed`. It emulates
-    /// another numerical code path (another CPU, GPU or library build) for the agreement
-    /// benchmark; never a consensus profile.
-    pub fn segment_perturbed(&self, bytes: &[u8], rel: f64, seed: i64) -> Segmentation {
-        self.segment_with(bytes, Some(Perturbation { rel, seed }))
+    /// [`Segmenter::segment`] with the model's raw outputs perturbed before post-processing, `u`
+    /// uniform in [-1, 1) from `seed` per value: [`Noise::PerValue`] makes each value `v` of an
+    /// output `v * (1 + rel * u)`, [`Noise::OfScale`] makes it `v + rel * max|t| * u` for the
+    /// output tensor `t`. It emulates another numerical code path (another CPU, GPU or library
+    /// build) for the agreement benchmark; never a consensus profile.
+    pub fn segment_perturbed(
+        &self,
+        bytes: &[u8],
+        noise: Noise,
+        rel: f64,
+        seed: i64,
+    ) -> Segmentation {
+        self.segment_with(bytes, Some(Perturbation { noise, rel, seed }))
     }
 
     fn segment_with(&self, bytes: &[u8], perturb: Option<Perturbation>) -> Segmentation {

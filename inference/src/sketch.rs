@@ -74,11 +74,9 @@ impl SketchDetection {
             set = !set;
         }
         let c = |s: u64| {
-            if n == 0 {
-                0
-            } else {
-                ((16 * s + 8 * n) / n).min(u64::from(u32::MAX)) as u32
-            }
+            (16 * s + 8 * n)
+                .checked_div(n)
+                .map_or(0, |v| v.min(u64::from(u32::MAX)) as u32)
         };
         SketchDetection {
             label: d.label,

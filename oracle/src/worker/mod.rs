@@ -1357,7 +1357,7 @@ impl ComputeJob {
             .models
             .get(self.model_id)
             .await
-            .map_err(|e| ComputeFailure::Other(e.into()))?;
+            .map_err(ComputeFailure::Other)?;
         // The pinned fetch policy (attempts, timeouts, limits): part of the execution profile,
         // the same for every worker. A transient failure after every attempt is never committed.
         let fetched =
