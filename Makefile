@@ -47,7 +47,8 @@ lint: ## formatting, clippy, forge fmt, slither
 		--filter-paths "node_modules|test|deploy" --exclude-informational --exclude-low \
 		--exclude-optimization
 
-# cargo bench runs oracle/benches/overhead.rs and load.rs (the devnet load run, docs/devnet.md).
+# cargo bench runs the oracle benches (overhead, load, throughput, chaos: docs/oracle.md, docs/devnet.md)
+# and the inference ones (segment; agreement: docs/determinism.md).
 bench: setup ## benchmarks (print ratios against baselines measured in the same run)
 	@scripts/setup --python
 	$(ENV) cargo bench --workspace
