@@ -28,6 +28,7 @@ use maskoracle_inference::canonical::{CanonicalResult, Detection, Mask};
 use maskoracle_inference::postprocess::{score_threshold_bps, SEMANTIC_MIN_AREA};
 use maskoracle_inference::sketch::{
     compare, distance, exempt, Sketch, SketchDetection, Tolerance, MAX_SKETCH_DETECTIONS,
+    STRUCTURAL, WITHIN,
 };
 use maskoracle_inference::{numerics, set_intra_op_threads, Model, ModelKind, Noise, Segmenter};
 
@@ -98,9 +99,9 @@ struct Honest {
     runs: usize,
     exact: usize,
     tolerant: usize,
-    worst: f64,
+    worst: u64,
     /// The largest distance leaving scores out (box, area, centroid).
-    worst_geometry: f64,
+    worst_geometry: u64,
 }
 
 /// One tampering case's counts.
@@ -108,7 +109,7 @@ struct Honest {
 struct Tampered {
     runs: usize,
     agreed: usize,
-    closest: f64,
+    closest: u64,
 }
 
 /// `r` with `f` applied to its detections and the index of its first detection that may not go
@@ -233,7 +234,7 @@ fn main() {
         ];
         let mut tampered = vec![
             Tampered {
-                closest: f64::INFINITY,
+                closest: STRUCTURAL,
                 ..Tampered::default()
             };
             cases.len()
@@ -360,8 +361,8 @@ fn main() {
                 h.runs,
                 pct(h.exact),
                 pct(h.tolerant),
-                h.worst,
-                h.worst_geometry
+                h.worst as f64 / WITHIN as f64,
+                h.worst_geometry as f64 / WITHIN as f64
             ));
             // The goal covers the real profile pair and noise relative to each value; noise of
             // the output's scale is the stress figure.
@@ -379,10 +380,10 @@ fn main() {
                 c,
                 t.runs,
                 t.agreed,
-                if t.closest.is_infinite() {
+                if t.closest == STRUCTURAL {
                     "structural".to_owned()
                 } else {
-                    format!("{:.2}", t.closest)
+                    format!("{:.2}", t.closest as f64 / WITHIN as f64)
                 }
             ));
             if t.agreed > 0 {

@@ -184,19 +184,25 @@ pub enum Disagreement {
     },
 }
 
+/// A distance of [`WITHIN`] is the tolerance's edge (distances are in millionths of it).
+pub const WITHIN: u64 = 1_000_000;
+/// The distance of sketches that cannot be matched at all.
+pub const STRUCTURAL: u64 = u64::MAX;
+
 /// How far `a` is from `b` relative to the tolerance: the largest of each field's difference
-/// divided by its tolerance. At most 1 means within tolerance. `None` for other labels.
-pub fn detection_distance(a: &SketchDetection, b: &SketchDetection, t: &Tolerance) -> Option<f64> {
+/// divided by its tolerance, in millionths, rounded down (integers, so that the contracts compute
+/// the same). At most [`WITHIN`] means within tolerance. `None` for other labels.
+pub fn detection_distance(a: &SketchDetection, b: &SketchDetection, t: &Tolerance) -> Option<u64> {
     if a.label != b.label {
         return None;
     }
     let ratio = |d: u64, tol: u64| {
         if d == 0 {
-            0.0
+            0
         } else if tol == 0 {
-            f64::INFINITY
+            STRUCTURAL
         } else {
-            d as f64 / tol as f64
+            d.saturating_mul(WITHIN) / tol
         }
     };
     let mut worst = ratio(
@@ -235,15 +241,16 @@ pub fn exempt(d: &SketchDetection, t: &Tolerance) -> bool {
     d.score_bps <= t.threshold_bps || d.area <= t.small_area
 }
 
-/// Compares two sketches: `Ok(distance)` (the largest matched distance, at most 1) when they
-/// agree, the first reason otherwise. Detections are matched greedily in the first sketch's
-/// order, each to the closest unmatched partner of the same label within tolerance.
-pub fn compare(a: &Sketch, b: &Sketch, t: &Tolerance) -> Result<f64, Disagreement> {
+/// Compares two sketches: `Ok(distance)` (the largest matched distance, at most [`WITHIN`]) when
+/// they agree, the first reason otherwise. Detections are matched greedily in the first sketch's
+/// order, each to the closest unmatched partner of the same label within tolerance (the first of
+/// equally close ones).
+pub fn compare(a: &Sketch, b: &Sketch, t: &Tolerance) -> Result<u64, Disagreement> {
     if !same_header(a, b) {
         return Err(Disagreement::Header);
     }
     let mut used = vec![false; b.detections.len()];
-    let mut worst: f64 = 0.0;
+    let mut worst: u64 = 0;
     for (i, da) in a.detections.iter().enumerate() {
         let best = b
             .detections
@@ -251,8 +258,8 @@ pub fn compare(a: &Sketch, b: &Sketch, t: &Tolerance) -> Result<f64, Disagreemen
             .enumerate()
             .filter(|(j, _)| !used[*j])
             .filter_map(|(j, db)| detection_distance(da, db, t).map(|d| (d, j)))
-            .filter(|(d, _)| *d <= 1.0)
-            .min_by(|x, y| x.0.total_cmp(&y.0));
+            .filter(|(d, _)| *d <= WITHIN)
+            .min_by_key(|x| x.0);
         match best {
             Some((d, j)) => {
                 used[j] = true;
@@ -278,33 +285,33 @@ pub fn compare(a: &Sketch, b: &Sketch, t: &Tolerance) -> Result<f64, Disagreemen
     Ok(worst)
 }
 
-/// The smallest distance at which `b` would be matched to `a` (ignoring the cap of 1): how close
-/// a disagreeing sketch came to agreeing. Infinite when the structure differs (header, count of
-/// non-exempt detections, labels).
-pub fn distance(a: &Sketch, b: &Sketch, t: &Tolerance) -> f64 {
+/// The smallest distance at which `b` would be matched to `a` (ignoring the cap): how close a
+/// disagreeing sketch came to agreeing. [`STRUCTURAL`] when the structure differs (header, count
+/// of non-exempt detections, labels).
+pub fn distance(a: &Sketch, b: &Sketch, t: &Tolerance) -> u64 {
     if !same_header(a, b) {
-        return f64::INFINITY;
+        return STRUCTURAL;
     }
     let strict_a: Vec<&SketchDetection> = a.detections.iter().filter(|d| !exempt(d, t)).collect();
     let strict_b: Vec<&SketchDetection> = b.detections.iter().filter(|d| !exempt(d, t)).collect();
     if strict_a.len() != strict_b.len() {
-        return f64::INFINITY;
+        return STRUCTURAL;
     }
     let mut used = vec![false; strict_b.len()];
-    let mut worst: f64 = 0.0;
+    let mut worst: u64 = 0;
     for da in strict_a {
         let best = strict_b
             .iter()
             .enumerate()
             .filter(|(j, _)| !used[*j])
             .filter_map(|(j, db)| detection_distance(da, db, t).map(|d| (d, j)))
-            .min_by(|x, y| x.0.total_cmp(&y.0));
+            .min_by_key(|x| x.0);
         match best {
             Some((d, j)) => {
                 used[j] = true;
                 worst = worst.max(d);
             }
-            None => return f64::INFINITY,
+            None => return STRUCTURAL,
         }
     }
     worst
@@ -361,7 +368,7 @@ mod tests {
             det(1, 9_000, 10, 10, 20, 20),
             det(2, 7_000, 40, 5, 10, 10),
         ]);
-        assert_eq!(compare(&a, &a, &tol()), Ok(0.0));
+        assert_eq!(compare(&a, &a, &tol()), Ok(0));
     }
 
     #[test]
@@ -380,7 +387,7 @@ mod tests {
         );
         let b = sketch(vec![d]);
         let d = compare(&a, &b, &tol()).expect("agree");
-        assert!(d <= 1.0 && d > 0.0, "{d}");
+        assert!(d <= WITHIN && d > 0, "{d}");
     }
 
     #[test]
@@ -389,7 +396,7 @@ mod tests {
         for shift in 1..4 {
             let b = sketch(vec![det(1, 9_000, 10 + shift, 10, 20, 20)]);
             assert!(compare(&a, &b, &tol()).is_err(), "shift {shift}");
-            assert!(distance(&a, &b, &tol()) > 1.0);
+            assert!(distance(&a, &b, &tol()) > WITHIN);
         }
     }
 
@@ -411,7 +418,7 @@ mod tests {
         ] {
             assert!(compare(&a, &b, &tol()).is_err(), "{name}");
             assert!(compare(&b, &a, &tol()).is_err(), "{name} (other way)");
-            assert_eq!(distance(&a, &b, &tol()), f64::INFINITY, "{name}");
+            assert_eq!(distance(&a, &b, &tol()), STRUCTURAL, "{name}");
         }
     }
 
@@ -422,16 +429,12 @@ mod tests {
             det(1, 5_000, 40, 5, 10, 10),
         ]);
         let b = sketch(vec![det(1, 9_000, 10, 10, 20, 20)]);
-        assert_eq!(compare(&a, &b, &tol()), Ok(0.0));
+        assert_eq!(compare(&a, &b, &tol()), Ok(0));
         let c = sketch(vec![
             det(1, 9_000, 10, 10, 20, 20),
             det(1, 8_000, 50, 30, 4, 4),
         ]);
-        assert_eq!(
-            compare(&c, &b, &tol()),
-            Ok(0.0),
-            "16 cells <= small_area 32"
-        );
+        assert_eq!(compare(&c, &b, &tol()), Ok(0), "16 cells <= small_area 32");
     }
 
     #[test]
