@@ -199,10 +199,11 @@ pub fn detection_distance(a: &SketchDetection, b: &SketchDetection, t: &Toleranc
     let ratio = |d: u64, tol: u64| {
         if d == 0 {
             0
-        } else if tol == 0 {
-            STRUCTURAL
         } else {
-            d.saturating_mul(WITHIN) / tol
+            // A zero tolerance admits no difference.
+            d.saturating_mul(WITHIN)
+                .checked_div(tol)
+                .unwrap_or(STRUCTURAL)
         }
     };
     let mut worst = ratio(
