@@ -723,6 +723,14 @@ impl Rechecker {
             }
         }
         if availability {
+            let cid_evidence = |cid: &String| {
+                vec![Evidence {
+                    what: "result CID".into(),
+                    block: None,
+                    tx: None,
+                    value: cid.clone(),
+                }]
+            };
             t.checks.push(match (&delivered, &t.result_cid) {
                 (Some(Ok(b)), Some(cid)) => checks::decided(
                     "availability",
@@ -732,12 +740,7 @@ impl Rechecker {
                         b.len(),
                         self.storage.name()
                     ),
-                    vec![Evidence {
-                        what: "result CID".into(),
-                        block: None,
-                        tx: None,
-                        value: cid.clone(),
-                    }],
+                    cid_evidence(cid),
                 ),
                 (Some(Err(e)), Some(cid)) => checks::decided(
                     "availability",
@@ -746,12 +749,7 @@ impl Rechecker {
                         "the result {cid} could not be fetched through {}: {e}",
                         self.storage.name()
                     ),
-                    vec![Evidence {
-                        what: "result CID".into(),
-                        block: None,
-                        tx: None,
-                        value: cid.clone(),
-                    }],
+                    cid_evidence(cid),
                 ),
                 _ => checks::skip("availability", "no result recorded"),
             });
