@@ -5,13 +5,14 @@
 //! Corpus: the selfie model on the 63 real photos of `tests/data/corpus` and the 6 of
 //! `tests/data/photos` (69); the shapes Mask R-CNN on the 12 scenes, each also mirrored both ways
 //! and turned by 180 degrees, and the 6 photos (54). The reference is the pinned profile at 2
-//! threads. Honest profiles compared with it: the pinned profile at 1 thread (a real profile pair
-//! of this machine), and the model's raw outputs perturbed by noise of 1e-7 to 1e-3, relative to
+//! threads. Honest profiles compared with it: the pinned profile at 1 thread and the native CPU
+//! code paths of this machine with oneDNN on (`default`, `avx2`, and `avx512` where the CPU has
+//! it; each in a `maskoracle-probe` process) (real profile pairs), and the model's raw outputs perturbed by noise of 1e-7 to 1e-3, relative to
 //! each value (the goal: 100 % tolerant agreement) and relative to each output's scale (a harsher
 //! stress figure: it moves logits across 0) (emulated hardware: another CPU, GPU or library build;
 //! `Segmenter::segment_perturbed`). Tampering, on every image with a detection that may not go
 //! unmatched: that detection dropped, a copy moved 12 cells added, its label changed, its mask
-//! moved by 1, 2 and 3 cells; and on every image the other model's result and the same model's
+//! moved by 1, 2 and 3 cells (for the semantic model the whole mask of its class: every component); and on every image the other model's result and the same model's
 //! result for another image, both sent under this task's model and input sha256 (a liar's).
 //!
 //! Prints, per model: exact and tolerant agreement per profile, the largest honest distance
@@ -25,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use maskoracle_inference::canonical::{CanonicalResult, Detection, Mask};
-use maskoracle_inference::postprocess::{score_threshold_bps, SEMANTIC_MIN_AREA};
+use maskoracle_inference::postprocess::score_threshold_bps;
 use maskoracle_inference::sketch::{
     compare, distance, exempt, Sketch, SketchDetection, Tolerance, MAX_SKETCH_DETECTIONS,
     STRUCTURAL, WITHIN,
@@ -163,8 +164,93 @@ fn moved(d: &Detection, r: &CanonicalResult, dx: usize) -> Option<Detection> {
     ))
 }
 
+/// A native CPU code path of this machine, run in a fresh `maskoracle-probe` process (libtorch
+/// reads these variables when it starts): `ATEN_CPU_CAPABILITY` and `ONEDNN_MAX_CPU_ISA`, with
+/// oneDNN on and MKL unpinned, as `tests/determinism.rs` runs them.
+const NATIVE_PATHS: [(&str, &str); 3] = [
+    ("default", "SSE41"),
+    ("avx2", "AVX2"),
+    ("avx512", "AVX512_CORE"),
+];
+
+fn cpu_has_avx512() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|c| c.split_whitespace().any(|f| f == "avx512f"))
+        .unwrap_or(false)
+}
+
+/// Per input (in order): the result's sha256 and sketch under the native path `(cap, isa)` at 2
+/// threads.
+fn native_results(model: &Path, cap: &str, isa: &str, inputs: &[Input]) -> Vec<(String, Sketch)> {
+    let dir = std::env::temp_dir().join(format!("maskoracle-agreement-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let files: Vec<PathBuf> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| {
+            let f = dir.join(format!("{i:04}-{}", input.name));
+            std::fs::write(&f, &input.bytes).expect("write input");
+            f
+        })
+        .collect();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_maskoracle-probe"))
+        .arg("--model")
+        .arg(model)
+        .args(["--threads", "2"])
+        .args(&files)
+        .env("MASKORACLE_NUMERICS", "native")
+        .env("ATEN_CPU_CAPABILITY", cap)
+        .env("ONEDNN_MAX_CPU_ISA", isa)
+        .env_remove("MKL_CBWR")
+        .env_remove("MKL_ENABLE_INSTRUCTIONS")
+        .output()
+        .expect("probe runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let by_file: std::collections::HashMap<String, (String, Sketch)> =
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| {
+                let file = v["file"].as_str()?.to_owned();
+                let sha = v["result_sha256"].as_str()?.to_owned();
+                let sketch = Sketch::decode(&hex::decode(v["sketch"].as_str()?).ok()?)?;
+                Some((file, (sha, sketch)))
+            })
+            .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    files
+        .iter()
+        .map(|f| {
+            by_file
+                .get(&f.display().to_string())
+                .cloned()
+                .expect("the probe answered for every input")
+        })
+        .collect()
+}
+
+/// Moves detection `i` by `dx` cells, or, for a semantic model (`per_label`), the whole mask of
+/// its label: every component of that class (what "the mask" is for semantic segmentation; one
+/// small component moved inside a large class mask changes less than honest noise does).
+fn shift(d: &mut [Detection], i: usize, r: &CanonicalResult, dx: usize, per_label: bool) {
+    let label = d[i].label;
+    for j in 0..d.len() {
+        if j == i || (per_label && d[j].label == label) {
+            if let Some(x) = moved(&d[j], r, dx) {
+                d[j] = x;
+            }
+        }
+    }
+}
+
 struct ModelRun {
     name: &'static str,
+    kind: ModelKind,
+    dir: PathBuf,
     seg: Segmenter,
     tol: Tolerance,
     inputs: Vec<Input>,
@@ -187,14 +273,14 @@ fn main() {
         ("selfie-segmentation", "selfie-segmentation", load(&photos)),
         ("shapes-maskrcnn", "shapes-maskrcnn", shapes_inputs),
     ] {
-        let model = Model::load(models.join(dir)).expect("load model");
-        let min_area = match model.manifest().kind {
-            ModelKind::Semantic => SEMANTIC_MIN_AREA,
-            _ => 1,
-        };
-        let tol = Tolerance::for_model(score_threshold_bps(&model.manifest().thresholds), min_area);
+        let model_dir = models.join(dir);
+        let model = Model::load(&model_dir).expect("load model");
+        let kind = model.manifest().kind;
+        let tol = Tolerance::for_kind(kind, score_threshold_bps(&model.manifest().thresholds));
         runs.push(ModelRun {
             name,
+            kind,
+            dir: model_dir,
             seg: Segmenter::new(model),
             tol,
             inputs,
@@ -218,6 +304,17 @@ fn main() {
     for (mi, m) in runs.iter().enumerate() {
         let other = &runs[1 - mi];
         let mut profiles: Vec<String> = vec!["pinned, 1 thread".to_owned()];
+        // Real code paths of this CPU (oneDNN on): what another machine's libtorch would run.
+        let paths: Vec<(&str, &str)> = NATIVE_PATHS
+            .into_iter()
+            .filter(|(cap, _)| *cap != "avx512" || cpu_has_avx512())
+            .collect();
+        let mut native: Vec<Vec<(String, Sketch)>> = Vec::new();
+        for (cap, isa) in &paths {
+            eprintln!("agreement: {} native {cap} path (a probe process)", m.name);
+            native.push(native_results(&m.dir, cap, isa, &m.inputs));
+            profiles.push(format!("native {cap}, oneDNN"));
+        }
         for kind in ["per value", "of scale"] {
             profiles.extend(NOISE.iter().map(|n| format!("noise {n:.0e} {kind}")));
         }
@@ -251,28 +348,36 @@ fn main() {
             }
             let r = &refs[mi][ii];
             detections += r.detections.len();
-            let rs = Sketch::of(r);
-            let mut results: Vec<CanonicalResult> = Vec::new();
+            let rs = Sketch::of(r, m.kind);
+            let mut results: Vec<(String, Sketch)> = Vec::new();
+            let of = |res: CanonicalResult| {
+                (
+                    format!("0x{}", hex::encode(res.sha256())),
+                    Sketch::of(&res, m.kind),
+                )
+            };
             set_intra_op_threads(1);
-            results.push(m.seg.segment(&input.bytes).result);
+            results.push(of(m.seg.segment(&input.bytes).result));
             set_intra_op_threads(2);
+            for n in &native {
+                results.push(n[ii].clone());
+            }
             for noise in [Noise::PerValue, Noise::OfScale] {
                 for (k, n) in NOISE.iter().enumerate() {
                     let seed = (ii * 16 + k) as i64;
-                    results.push(
-                        m.seg
-                            .segment_perturbed(&input.bytes, noise, *n, seed)
-                            .result,
-                    );
+                    results.push(of(m
+                        .seg
+                        .segment_perturbed(&input.bytes, noise, *n, seed)
+                        .result));
                 }
             }
-            for (h, res) in honest.iter_mut().zip(&results) {
+            let ref_sha = format!("0x{}", hex::encode(r.sha256()));
+            for (hi, (h, (sha, ss))) in honest.iter_mut().zip(&results).enumerate() {
                 h.runs += 1;
-                if res.sha256() == r.sha256() {
+                if *sha == ref_sha {
                     h.exact += 1;
                 }
-                let ss = Sketch::of(res);
-                match compare(&rs, &ss, &m.tol) {
+                match compare(&rs, ss, &m.tol) {
                     Ok(d) => {
                         h.tolerant += 1;
                         h.worst = h.worst.max(d);
@@ -280,13 +385,16 @@ fn main() {
                             score_bps: 10_000,
                             ..m.tol
                         };
-                        if let Ok(g) = compare(&rs, &ss, &geometry) {
+                        if let Ok(g) = compare(&rs, ss, &geometry) {
                             h.worst_geometry = h.worst_geometry.max(g);
                         }
                     }
                     Err(why) => eprintln!(
-                        "{} {}: honest result outside the tolerance: {why:?}",
-                        m.name, input.name
+                        "{} {} ({}): honest result outside the tolerance: {why:?}, distance {:.2}",
+                        m.name,
+                        input.name,
+                        profiles[hi],
+                        distance(&rs, ss, &m.tol) as f64 / WITHIN as f64
                     ),
                 }
             }
@@ -299,6 +407,7 @@ fn main() {
                 .unwrap_or_else(|| other.seg.segment(&input.bytes).result);
             let next = refs[mi][(ii + 1) % m.inputs.len()].clone();
             let t = &m.tol;
+            let per_label = m.kind == ModelKind::Semantic;
             let bad: Vec<Option<CanonicalResult>> = vec![
                 with_first(r, t, |d, i| {
                     d.remove(i);
@@ -309,21 +418,9 @@ fn main() {
                     }
                 }),
                 with_first(r, t, |d, i| d[i].label = d[i].label.wrapping_add(1).max(1)),
-                with_first(r, t, |d, i| {
-                    if let Some(x) = moved(&d[i], r, 1) {
-                        d[i] = x;
-                    }
-                }),
-                with_first(r, t, |d, i| {
-                    if let Some(x) = moved(&d[i], r, 2) {
-                        d[i] = x;
-                    }
-                }),
-                with_first(r, t, |d, i| {
-                    if let Some(x) = moved(&d[i], r, 3) {
-                        d[i] = x;
-                    }
-                }),
+                with_first(r, t, |d, i| shift(d, i, r, 1, per_label)),
+                with_first(r, t, |d, i| shift(d, i, r, 2, per_label)),
+                with_first(r, t, |d, i| shift(d, i, r, 3, per_label)),
                 Some(forged(&oth, r)),
                 Some(forged(&next, r)),
             ];
@@ -333,7 +430,7 @@ fn main() {
                     // The tampering changed nothing (e.g. a mask already at the grid's edge).
                     continue;
                 }
-                let bs = Sketch::of(&b);
+                let bs = Sketch::of(&b, m.kind);
                 t.runs += 1;
                 if compare(&rs, &bs, &m.tol).is_ok() || compare(&bs, &rs, &m.tol).is_ok() {
                     t.agreed += 1;

@@ -188,12 +188,14 @@ pub struct Segmentation {
     pub working: Option<RgbImage>,
     /// Human-readable cause of an error status.
     pub error: Option<String>,
+    /// The kind of the model that produced it (it shapes the result's sketch).
+    pub kind: ModelKind,
 }
 
 impl Segmentation {
-    /// Summary, digests and CID of the result.
+    /// Summary, digests, sketch and CID of the result.
     pub fn attestation(&self) -> Attestation {
-        Attestation::of(&self.result)
+        Attestation::of(&self.result, self.kind)
     }
 }
 
@@ -266,6 +268,7 @@ impl Segmenter {
 
     fn segment_with(&self, bytes: &[u8], perturb: Option<Perturbation>) -> Segmentation {
         let model_sha = self.model.sha256();
+        let kind = self.model.manifest().kind;
         let input_sha: [u8; 32] = Sha256::digest(bytes).into();
         let decoded = match decode::decode(bytes, &self.limits) {
             Ok(d) => d,
@@ -275,6 +278,7 @@ impl Segmenter {
                     result: CanonicalResult::error(e.status(), model_sha, input_sha, (0, 0)),
                     working: None,
                     error: Some(e.to_string()),
+                    kind,
                 };
             }
         };
@@ -289,6 +293,7 @@ impl Segmenter {
                 result: CanonicalResult::ok(model_sha, input_sha, image, grid, dets),
                 working: Some(working),
                 error: None,
+                kind,
             },
             Err(e) => {
                 tracing::warn!(target: "maskoracle::inference", error = %e, "inference failed");
@@ -296,6 +301,7 @@ impl Segmenter {
                     result: CanonicalResult::error(Status::ModelError, model_sha, input_sha, image),
                     working: Some(working),
                     error: Some(e.to_string()),
+                    kind,
                 }
             }
         }

@@ -6,10 +6,14 @@
 //! when it sits at the model's score threshold or is barely above the smallest reported area
 //! (where honest noise can make it appear or vanish).
 //!
-//! Not yet used by the contracts or the node: the agreement benchmark (`cargo bench -p
-//! maskoracle-inference --bench agreement`) measures the rule on the real-photo corpus.
+//! Two shapes, by model kind: an instance model's sketch has one entry per detection; a
+//! semantic model's has one entry per label, the union of all its connected components, since
+//! honest noise on a semantic model's logits splits and merges components (measured by the
+//! agreement benchmark, `cargo bench -p maskoracle-inference --bench agreement`) but barely moves
+//! the union. The contracts compare both shapes with the same rule.
 
 use crate::canonical::{CanonicalResult, Detection};
+use crate::model::ModelKind;
 use crate::status::Status;
 
 /// Detections a sketch keeps (the summary's first 16, in canonical order).
@@ -52,12 +56,19 @@ pub const SKETCH_DETECTION_BYTES: usize = 2 + 2 + 8 + 4 + 8;
 /// Bytes of the encoded header.
 pub const SKETCH_HEADER_BYTES: usize = 1 + 32 + 32 + 1 + 2 + 2;
 
-impl SketchDetection {
-    /// The sketch of one detection.
-    pub fn of(d: &Detection) -> Self {
+/// Sums over a set of cells, from which a sketch entry's centroid follows.
+#[derive(Debug, Clone, Copy, Default)]
+struct CellSums {
+    x: u64,
+    y: u64,
+    n: u64,
+}
+
+impl CellSums {
+    fn of(d: &Detection) -> Self {
         let m = &d.mask;
         let bw = u64::from(m.x1.saturating_sub(m.x0)).max(1);
-        let (mut sx, mut sy, mut n) = (0u64, 0u64, 0u64);
+        let mut sums = CellSums::default();
         let mut pos = 0u64;
         let mut set = false;
         for &r in &m.runs {
@@ -65,44 +76,133 @@ impl SketchDetection {
             if set {
                 // Cells pos..pos+r of the box, row-major: sum their coordinates.
                 for i in pos..pos + r {
-                    sx += u64::from(m.x0) + i % bw;
-                    sy += u64::from(m.y0) + i / bw;
+                    sums.x += u64::from(m.x0) + i % bw;
+                    sums.y += u64::from(m.y0) + i / bw;
                 }
-                n += r;
+                sums.n += r;
             }
             pos += r;
             set = !set;
         }
+        sums
+    }
+
+    fn add(&mut self, o: CellSums) {
+        self.x += o.x;
+        self.y += o.y;
+        self.n += o.n;
+    }
+
+    /// `floor(16 * mean(x + 1/2))` per axis (0 for no cells).
+    fn centroid(&self) -> [u32; 2] {
         let c = |s: u64| {
-            (16 * s + 8 * n)
-                .checked_div(n)
+            (16 * s + 8 * self.n)
+                .checked_div(self.n)
                 .map_or(0, |v| v.min(u64::from(u32::MAX)) as u32)
         };
+        [c(self.x), c(self.y)]
+    }
+}
+
+impl SketchDetection {
+    /// The sketch of one detection.
+    pub fn of(d: &Detection) -> Self {
+        let m = &d.mask;
         SketchDetection {
             label: d.label,
             score_bps: d.score_bps,
             gbox: [m.x0, m.y0, m.x1, m.y1],
             area: m.area,
-            centroid: [c(sx), c(sy)],
+            centroid: CellSums::of(d).centroid(),
+        }
+    }
+
+    /// The sketch entry of the union of `dets` (all of one label, at least one): the box around
+    /// them all, the total area, the centroid of all their cells, and the score averaged over
+    /// the cells (`floor(sum(score_bps * area) / sum(area))`).
+    pub fn union(dets: &[&Detection]) -> Self {
+        let mut sums = CellSums::default();
+        let mut gbox = [u16::MAX, u16::MAX, 0, 0];
+        let (mut area, mut weighted) = (0u64, 0u64);
+        for d in dets {
+            let m = &d.mask;
+            sums.add(CellSums::of(d));
+            gbox = [
+                gbox[0].min(m.x0),
+                gbox[1].min(m.y0),
+                gbox[2].max(m.x1),
+                gbox[3].max(m.y1),
+            ];
+            area += u64::from(m.area);
+            weighted += u64::from(d.score_bps) * u64::from(m.area);
+        }
+        let score = weighted.checked_div(area).unwrap_or(0);
+        SketchDetection {
+            label: dets.first().map_or(0, |d| d.label),
+            score_bps: score.min(u64::from(u16::MAX)) as u16,
+            gbox: if dets.is_empty() { [0; 4] } else { gbox },
+            area: area.min(u64::from(u32::MAX)) as u32,
+            centroid: sums.centroid(),
+        }
+    }
+}
+
+/// What one entry of a sketch stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SketchShape {
+    /// One entry per detection, in canonical order (instance models).
+    PerDetection,
+    /// One entry per label, the union of the label's detections, in ascending label order
+    /// (semantic models, whose detections are connected components of a class map).
+    PerLabel,
+}
+
+impl From<ModelKind> for SketchShape {
+    fn from(k: ModelKind) -> Self {
+        match k {
+            ModelKind::Instance => Self::PerDetection,
+            ModelKind::Semantic => Self::PerLabel,
         }
     }
 }
 
 impl Sketch {
-    /// The sketch of a canonical result.
-    pub fn of(r: &CanonicalResult) -> Self {
+    /// The sketch of a canonical result of a model of `kind` (its shape follows the kind).
+    pub fn of(r: &CanonicalResult, kind: ModelKind) -> Self {
+        Self::with_shape(r, kind.into())
+    }
+
+    /// The sketch of a canonical result in the given shape.
+    pub fn with_shape(r: &CanonicalResult, shape: SketchShape) -> Self {
+        let detections = match shape {
+            SketchShape::PerDetection => r
+                .detections
+                .iter()
+                .take(MAX_SKETCH_DETECTIONS)
+                .map(SketchDetection::of)
+                .collect(),
+            SketchShape::PerLabel => {
+                let mut labels: Vec<u16> = r.detections.iter().map(|d| d.label).collect();
+                labels.sort_unstable();
+                labels.dedup();
+                labels
+                    .iter()
+                    .take(MAX_SKETCH_DETECTIONS)
+                    .map(|&l| {
+                        let of_label: Vec<&Detection> =
+                            r.detections.iter().filter(|d| d.label == l).collect();
+                        SketchDetection::union(&of_label)
+                    })
+                    .collect()
+            }
+        };
         Sketch {
             status: r.status.code(),
             model_sha256: r.model_sha256,
             input_sha256: r.input_sha256,
             grid_width: r.grid_width,
             grid_height: r.grid_height,
-            detections: r
-                .detections
-                .iter()
-                .take(MAX_SKETCH_DETECTIONS)
-                .map(SketchDetection::of)
-                .collect(),
+            detections,
         }
     }
 
@@ -130,6 +230,40 @@ impl Sketch {
             out.extend_from_slice(&d.centroid[1].to_be_bytes());
         }
         out
+    }
+}
+
+impl Sketch {
+    /// Parses [`Sketch::encode`]'s bytes; `None` when the length does not match the count or the
+    /// count is above [`MAX_SKETCH_DETECTIONS`] (what the contracts reject as malformed).
+    pub fn decode(b: &[u8]) -> Option<Self> {
+        let header = b.get(..SKETCH_HEADER_BYTES)?;
+        let count = usize::from(header[65]);
+        if count > MAX_SKETCH_DETECTIONS
+            || b.len() != SKETCH_HEADER_BYTES + count * SKETCH_DETECTION_BYTES
+        {
+            return None;
+        }
+        let u16_at = |s: &[u8], o: usize| u16::from_be_bytes([s[o], s[o + 1]]);
+        let u32_at = |s: &[u8], o: usize| u32::from_be_bytes([s[o], s[o + 1], s[o + 2], s[o + 3]]);
+        let detections = b[SKETCH_HEADER_BYTES..]
+            .chunks_exact(SKETCH_DETECTION_BYTES)
+            .map(|d| SketchDetection {
+                label: u16_at(d, 0),
+                score_bps: u16_at(d, 2),
+                gbox: [u16_at(d, 4), u16_at(d, 6), u16_at(d, 8), u16_at(d, 10)],
+                area: u32_at(d, 12),
+                centroid: [u32_at(d, 16), u32_at(d, 20)],
+            })
+            .collect();
+        Some(Sketch {
+            status: header[0],
+            model_sha256: header[1..33].try_into().ok()?,
+            input_sha256: header[33..65].try_into().ok()?,
+            grid_width: u16_at(header, 66),
+            grid_height: u16_at(header, 68),
+            detections,
+        })
     }
 }
 
@@ -165,6 +299,21 @@ impl Tolerance {
             centroid_16ths: 4,
             threshold_bps,
             small_area: 2 * min_area,
+        }
+    }
+
+    /// The defaults for a model of `kind` with score threshold `threshold_bps`. A semantic
+    /// model's entries are unions of components, whose box a small component appearing far from
+    /// the rest (honest noise near the smallest reported area) can stretch arbitrarily: its box
+    /// is not compared (`box_cells` is the largest grid coordinate), and the centroid and area,
+    /// which such a component barely moves, carry the check against moved masks.
+    pub fn for_kind(kind: ModelKind, threshold_bps: u16) -> Self {
+        match kind {
+            ModelKind::Instance => Self::for_model(threshold_bps, 1),
+            ModelKind::Semantic => Tolerance {
+                box_cells: u16::MAX,
+                ..Self::for_model(threshold_bps, crate::postprocess::SEMANTIC_MIN_AREA)
+            },
         }
     }
 }
@@ -342,7 +491,7 @@ mod tests {
 
     fn sketch(dets: Vec<Detection>) -> Sketch {
         let r = CanonicalResult::ok([1; 32], [2; 32], (640, 480), (64, 48), dets);
-        Sketch::of(&r)
+        Sketch::of(&r, ModelKind::Instance)
     }
 
     fn tol() -> Tolerance {
@@ -441,12 +590,79 @@ mod tests {
     #[test]
     fn another_status_or_grid_never_agrees() {
         let a = sketch(vec![]);
-        let e = Sketch::of(&CanonicalResult::error(
-            Status::CorruptImage,
-            [1; 32],
-            [2; 32],
-            (640, 480),
-        ));
+        let e = Sketch::of(
+            &CanonicalResult::error(Status::CorruptImage, [1; 32], [2; 32], (640, 480)),
+            ModelKind::Instance,
+        );
         assert_eq!(compare(&a, &e, &tol()), Err(Disagreement::Header));
+    }
+
+    #[test]
+    fn decode_reads_back_what_encode_wrote_and_rejects_bad_lengths() {
+        let s = sketch(vec![
+            det(1, 9_000, 10, 10, 20, 20),
+            det(2, 7_000, 40, 5, 10, 10),
+        ]);
+        let b = s.encode();
+        assert_eq!(Sketch::decode(&b), Some(s));
+        assert_eq!(Sketch::decode(&b[..b.len() - 1]), None);
+        let mut extra = b.clone();
+        extra.push(0);
+        assert_eq!(Sketch::decode(&extra), None);
+        let mut too_many = b[..SKETCH_HEADER_BYTES].to_vec();
+        too_many[65] = 17;
+        too_many.extend(std::iter::repeat_n(0u8, 17 * SKETCH_DETECTION_BYTES));
+        assert_eq!(Sketch::decode(&too_many), None);
+    }
+
+    fn per_label(dets: Vec<Detection>) -> Sketch {
+        let r = CanonicalResult::ok([1; 32], [2; 32], (640, 480), (64, 48), dets);
+        Sketch::of(&r, ModelKind::Semantic)
+    }
+
+    fn semantic_tol() -> Tolerance {
+        Tolerance::for_kind(ModelKind::Semantic, 5_000)
+    }
+
+    #[test]
+    fn a_semantic_sketch_has_one_entry_per_label_in_label_order() {
+        let s = per_label(vec![
+            det(2, 9_000, 40, 5, 10, 10),
+            det(1, 9_000, 0, 0, 4, 4),
+            det(2, 7_000, 40, 30, 10, 10),
+        ]);
+        assert_eq!(s.detections.len(), 2);
+        let (one, two) = (s.detections[0], s.detections[1]);
+        assert_eq!((one.label, two.label), (1, 2));
+        assert_eq!(two.area, 200);
+        assert_eq!(two.gbox, [40, 5, 50, 40]);
+        // Equal areas: the score is their mean; the centroid is between the two squares.
+        assert_eq!(two.score_bps, 8_000);
+        assert_eq!(two.centroid, [45 * 16, (10 * 16 + 35 * 16) / 2]);
+    }
+
+    #[test]
+    fn a_component_split_in_two_keeps_the_semantic_sketch_within_tolerance() {
+        // One 20x20 region, and the same cells reported as two components (the left and right
+        // halves), as when noise cuts a thin seam.
+        let halves = || {
+            vec![
+                det(1, 9_000, 10, 10, 10, 20),
+                det(1, 9_000, 20, 10, 10, 20),
+            ]
+        };
+        let whole = per_label(vec![det(1, 9_000, 10, 10, 20, 20)]);
+        assert_eq!(compare(&whole, &per_label(halves()), &semantic_tol()), Ok(0));
+        // The per-detection shape sees a detection without a partner.
+        let one = sketch(vec![det(1, 9_000, 10, 10, 20, 20)]);
+        assert!(compare(&one, &sketch(halves()), &tol()).is_err());
+    }
+
+    #[test]
+    fn a_semantic_mask_moved_by_one_cell_is_outside_the_tolerance() {
+        let a = per_label(vec![det(1, 9_000, 10, 10, 20, 20)]);
+        let b = per_label(vec![det(1, 9_000, 11, 10, 20, 20)]);
+        assert!(compare(&a, &b, &semantic_tol()).is_err());
+        assert_eq!(distance(&a, &b, &semantic_tol()), 4 * WITHIN);
     }
 }

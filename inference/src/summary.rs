@@ -7,12 +7,17 @@
 //! `summaryBytes = abi.encode(summary)`;
 //! `digest = keccak256(abi.encode(keccak256(summaryBytes), resultSha256))`;
 //! `resultHash = keccak256(abi.encode(taskId, digest))`;
-//! `resultSeal = keccak256(abi.encode(worker, taskId, digest))`.
+//! `sketchHash = keccak256(sketchBytes)` (the result's [`Sketch`], shaped by the model's kind);
+//! `resultSeal = keccak256(abi.encode(worker, taskId, digest, sketchHash))` (seal v2: the seal also
+//! binds the sketch, which the tolerant fallback reveals; the exact path compares `resultHash`
+//! only, so identical results still agree).
 
 use alloy_primitives::{keccak256, Address, B256, U256};
 use alloy_sol_types::SolValue;
 
 use crate::canonical::CanonicalResult;
+use crate::model::ModelKind;
+use crate::sketch::Sketch;
 
 /// Most detections the summary carries: the first ones of the canonical order.
 pub const MAX_SUMMARY_DETECTIONS: usize = 16;
@@ -81,9 +86,9 @@ pub fn result_hash(task_id: U256, digest: B256) -> B256 {
     keccak256((task_id, digest).abi_encode())
 }
 
-/// `keccak256(abi.encode(worker, taskId, digest))`, the worker's seal on its commit.
-pub fn result_seal(worker: Address, task_id: U256, digest: B256) -> B256 {
-    keccak256((worker, task_id, digest).abi_encode())
+/// `keccak256(abi.encode(worker, taskId, digest, sketchHash))`, the worker's seal on its commit.
+pub fn result_seal(worker: Address, task_id: U256, digest: B256, sketch_hash: B256) -> B256 {
+    keccak256((worker, task_id, digest, sketch_hash).abi_encode())
 }
 
 /// Everything a worker needs from one result for commit and reveal.
@@ -99,20 +104,32 @@ pub struct Attestation {
     pub digest: B256,
     /// CIDv1 of the canonical bytes.
     pub cid: String,
+    /// The encoded sketch, revealed in the tolerant fallback.
+    pub sketch: Vec<u8>,
+    /// `keccak256(sketch)`, bound by the seal.
+    pub sketch_hash: B256,
 }
 
 impl Attestation {
-    /// Computes the attestation of a canonical result.
-    pub fn of(result: &CanonicalResult) -> Self {
+    /// Computes the attestation of a canonical result of a model of `kind`.
+    pub fn of(result: &CanonicalResult, kind: ModelKind) -> Self {
         let summary_bytes = Summary::of(result).abi_bytes();
         let sha = result.sha256();
+        let sketch = Sketch::of(result, kind).encode();
         Attestation {
             summary_hash: keccak256(&summary_bytes),
             result_sha256: B256::from(sha),
             digest: digest(&summary_bytes, &sha),
             cid: crate::canonical::cid_of_sha256(&sha),
             summary_bytes,
+            sketch_hash: keccak256(&sketch),
+            sketch,
         }
+    }
+
+    /// This worker's seal on its commit to `task_id`.
+    pub fn seal(&self, worker: Address, task_id: U256) -> B256 {
+        result_seal(worker, task_id, self.digest, self.sketch_hash)
     }
 }
 
@@ -147,7 +164,12 @@ mod tests {
         seal.extend_from_slice(worker.as_slice());
         seal.extend_from_slice(&U256::from(42).to_be_bytes::<32>());
         seal.extend_from_slice(d.as_slice());
-        assert_eq!(result_seal(worker, U256::from(42), d), keccak256(&seal));
         assert_eq!(result_hash(U256::from(42), d), keccak256(&seal[32..]));
+        let sketch_hash = B256::repeat_byte(0x22);
+        seal.extend_from_slice(sketch_hash.as_slice());
+        assert_eq!(
+            result_seal(worker, U256::from(42), d, sketch_hash),
+            keccak256(&seal)
+        );
     }
 }

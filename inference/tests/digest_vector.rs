@@ -7,7 +7,8 @@ mod common;
 
 use alloy_primitives::{Address, U256};
 use maskoracle_inference::canonical::{CanonicalResult, Detection, Mask};
-use maskoracle_inference::summary::{result_hash, result_seal, Attestation};
+use maskoracle_inference::summary::{result_hash, Attestation};
+use maskoracle_inference::ModelKind;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -20,6 +21,10 @@ struct Vector {
     summary_hash: String,
     digest: String,
     result_hash: String,
+    /// The result's sketch (instance shape), revealed in the tolerant fallback.
+    sketch: String,
+    sketch_hash: String,
+    /// Seal v2: `keccak256(abi.encode(worker, taskId, digest, sketchHash))`.
     result_seal: String,
     status: u8,
     width: u16,
@@ -61,7 +66,7 @@ fn fixture() -> CanonicalResult {
 #[test]
 fn shared_digest_vector_matches() {
     let r = fixture();
-    let att = Attestation::of(&r);
+    let att = Attestation::of(&r, ModelKind::Instance);
     let task = U256::from(42);
     let worker: Address = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
         .parse()
@@ -74,7 +79,9 @@ fn shared_digest_vector_matches() {
         summary_hash: att.summary_hash.to_string(),
         digest: att.digest.to_string(),
         result_hash: result_hash(task, att.digest).to_string(),
-        result_seal: result_seal(worker, task, att.digest).to_string(),
+        sketch: format!("0x{}", hex::encode(&att.sketch)),
+        sketch_hash: att.sketch_hash.to_string(),
+        result_seal: att.seal(worker, task).to_string(),
         status: r.status.code(),
         width: r.width,
         height: r.height,

@@ -178,6 +178,7 @@ fn main() -> ExitCode {
             "detections": seg.result.detections.len(),
             "result_sha256": att.result_sha256.to_string(),
             "digest": att.digest.to_string(),
+            "sketch": hex::encode(&att.sketch),
             "median_s": median(times),
         });
         if repeat > 1 {
