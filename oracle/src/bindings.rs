@@ -149,6 +149,8 @@ pub mod status {
     pub const FINALIZED: u8 = 3;
     /// Expired and refunded.
     pub const FAILED: u8 = 4;
+    /// The tolerant fallback: committers reveal sketches.
+    pub const RECONCILING: u8 = 5;
 
     /// Name of a status code.
     pub fn name(s: u8) -> &'static str {
@@ -157,13 +159,14 @@ pub mod status {
             REVEALING => "Revealing",
             FINALIZED => "Finalized",
             FAILED => "Failed",
+            RECONCILING => "Reconciling",
             _ => "None",
         }
     }
 }
 
 /// `ITaskHub.WaitReason` names, by code.
-pub const WAIT_REASONS: [&str; 10] = [
+pub const WAIT_REASONS: [&str; 12] = [
     "None",
     "SeedPending",
     "AwaitingCommits",
@@ -174,6 +177,8 @@ pub const WAIT_REASONS: [&str; 10] = [
     "AwaitingReveals",
     "RevealDeadlinePassed",
     "Done",
+    "AwaitingSketches",
+    "SketchDeadlinePassed",
 ];
 
 /// `ITaskHub.CallbackOutcome` names, by code.

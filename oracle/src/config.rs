@@ -126,6 +126,11 @@ pub struct WorkerConfig {
     /// Test switch: commit a deliberately wrong result (to watch slashing). Refused unless the
     /// chain is the local devnet (chain id 31337).
     pub faulty: bool,
+    /// Test switch: perturb the model's raw outputs by this relative noise (of each output's
+    /// scale, seeded per worker and task) to emulate another machine, so that honest results
+    /// differ slightly and the tolerant fallback settles them. Refused off the devnet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emulate_noise: Option<f64>,
     /// Ignored (a warning names it): the attempts are the pinned
     /// `storage::FETCH_POLICY.attempts`, part of the execution profile (docs/storage.md).
     /// Accepted so that older config files still load.
@@ -267,6 +272,7 @@ impl Default for WorkerConfig {
             metrics_listen: None,
             keeper: true,
             faulty: false,
+            emulate_noise: None,
             fetch_attempts: None,
             drain: false,
             min_reward: "0".into(),

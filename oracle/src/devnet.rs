@@ -68,6 +68,11 @@ pub struct DevnetArgs {
     /// Workers (the last K) that commit a wrong result, to watch slashing.
     #[arg(long, default_value_t = 0)]
     pub faulty: u32,
+    /// Emulated hardware: every honest worker perturbs the model's raw outputs by this relative
+    /// noise (of each output's scale, another seed per worker), e.g. 1e-5, so that exact digests
+    /// differ and the task settles through the tolerant fallback (docs/tolerant-consensus.md).
+    #[arg(long, value_name = "REL")]
+    pub noise: Option<f64>,
     /// Image to segment (default: the astronaut photo, or with `--instance` the generated
     /// scene `assets/samples/scene_4242_0001.png`).
     #[arg(long)]
@@ -368,6 +373,12 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         "--faulty {} is more than --workers {n}",
         args.faulty
     );
+    if let Some(noise) = args.noise {
+        anyhow::ensure!(
+            noise.is_finite() && noise > 0.0 && noise <= 0.1,
+            "--noise must be in (0, 0.1]; got {noise}"
+        );
+    }
     let r = args.replication.unwrap_or(n as u8);
     anyhow::ensure!(
         r >= 1 && u32::from(r) <= n,
@@ -556,9 +567,11 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
             w.index,
             w.address,
             if w.faulty {
-                "FAULTY (commits a wrong result)"
+                "FAULTY (commits a wrong result)".to_owned()
+            } else if let Some(n) = args.noise {
+                format!("honest, on emulated hardware (noise {n:e} of the output's scale)")
             } else {
-                "honest"
+                "honest".to_owned()
             }
         ));
     }
@@ -586,8 +599,15 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
     net.spawn_keeper(keeper_account)?;
     // Since v2 commits stay open until every drawn worker committed (or the deadline), so the
     // order in which workers start does not change who is paid or slashed: all start at once.
+    let noise = args.noise.map(|n| n.to_string());
     for w in &members {
-        net.spawn_worker(w.index, if w.faulty { &["--faulty"] } else { &[] })?;
+        let mut extra: Vec<&str> = Vec::new();
+        if w.faulty {
+            extra.push("--faulty");
+        } else if let Some(n) = &noise {
+            extra.extend(["--emulate-noise", n]);
+        }
+        net.spawn_worker(w.index, &extra)?;
     }
     say.line(format!(
         "keeper started (account {keeper_account}); workers started: {}",
@@ -677,6 +697,7 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
     let (mut vrf_requests, mut vrf_fulfilled) = (0u32, 0u32);
     let mut settled = false;
     let mut callback_seen = false;
+    let mut tolerant_seen = false;
     let timeout = Duration::from_secs(args.timeout_s);
     let mut last_note = Instant::now();
     let sources = Sources::of(&deployment);
@@ -781,10 +802,40 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
                         step_txs.push(("reveal".into(), txh));
                         say.line(format!("{at}reveal: {}", label(&e.worker)));
                     }
+                    OracleEvent::Hub(H::ReconciliationOpened(e)) => {
+                        say.line(format!(
+                            "{at}no Q equal result hashes ({}): the tolerant fallback opens, committers reveal their sketches",
+                            WaitReason::from(e.why)
+                        ));
+                    }
+                    OracleEvent::Hub(H::SketchRevealed(e)) => {
+                        step_txs.push(("reveal sketch".into(), txh));
+                        let entries = maskoracle_inference::sketch::Sketch::decode(&e.sketch)
+                            .map_or(0, |s| s.detections.len());
+                        say.line(format!(
+                            "{at}sketch: {} ({} bytes, {entries} entries; result sha256 {})",
+                            label(&e.worker),
+                            e.sketch.len(),
+                            short_hash(&e.resultSha256)
+                        ));
+                    }
+                    OracleEvent::Hub(H::TaskSettledTolerant(e)) => {
+                        tolerant_seen = true;
+                        let ms: Vec<String> = e.members.iter().map(&label).collect();
+                        let os: Vec<String> = e.slashedOutliers.iter().map(&label).collect();
+                        say.line(format!(
+                            "{at}settled within tolerance: representative {}, agreeing {} (Q={q}); outliers slashed on evidence: {}",
+                            label(&e.representative),
+                            ms.join(", "),
+                            if os.is_empty() { "none".to_owned() } else { os.join(", ") }
+                        ));
+                    }
                     OracleEvent::Hub(H::TaskFinalized(e)) => {
                         settled = true;
                         if let Some(s) = step_txs.iter_mut().rev().find(|(_, h)| *h == txh) {
                             s.0 = "reveal (last: settles and calls back)".into();
+                        } else if tolerant_seen {
+                            step_txs.push(("settle tolerant (keeper; calls back)".into(), txh));
                         } else {
                             step_txs.push(("finalize".into(), txh));
                         }
@@ -875,10 +926,31 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         .context("the task's events are missing")?;
     let delivery = c.consumer.delivery(task_id).call().await?;
     let (seg, segmentation, want) = expected.await??;
+    // Exact path: the delivery is byte for byte the reference computed here. Tolerant path (the
+    // workers' outputs were perturbed): the representative's sketch agrees with the reference's
+    // under the model's registered rule.
+    let within_tolerance = match (&audit.tolerant, c.models.toleranceOf(model_id).call().await) {
+        (Some(o), Ok(t)) if t.set => audit
+            .sketches
+            .iter()
+            .find(|s| s.worker == o.representative)
+            .and_then(|s| maskoracle_inference::sketch::Sketch::decode(&s.sketch))
+            .zip(maskoracle_inference::sketch::Sketch::decode(&want.sketch))
+            .is_some_and(|(got, reference)| {
+                maskoracle_inference::sketch::compare(
+                    &reference,
+                    &got,
+                    &crate::worker::tolerant::tolerance_of(&t.tolerance),
+                )
+                .is_ok()
+            }),
+        _ => false,
+    };
     let honest_delivered = delivery.delivered
         && delivery.finalized
-        && delivery.resultSha256 == want.result_sha256
-        && delivery.summary.to_vec() == want.summary_bytes;
+        && ((delivery.resultSha256 == want.result_sha256
+            && delivery.summary.to_vec() == want.summary_bytes)
+            || within_tolerance);
     let mut files = BTreeMap::new();
     files.insert("deployment", record.display().to_string());
     if let (Some(sha), Some(cid)) = (audit.result_sha256, &audit.result_cid) {
@@ -996,6 +1068,14 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
         "outcome": outcome,
         "callback": callback,
         "honest_result_delivered": honest_delivered,
+        "settlement": if audit.tolerant.is_some() {
+            "tolerant"
+        } else if outcome == TaskStatus::Finalized {
+            "exact"
+        } else {
+            "none"
+        },
+        "noise": args.noise,
         "verdict": verdict,
         "workers": n,
         "faulty": k,

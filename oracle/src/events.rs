@@ -198,6 +198,9 @@ impl EventLog {
                 E::TaskFinalized(e) => Some(e.taskId),
                 E::TaskExpired(e) => Some(e.taskId),
                 E::CallbackAttempted(e) => Some(e.taskId),
+                E::ReconciliationOpened(e) => Some(e.taskId),
+                E::SketchRevealed(e) => Some(e.taskId),
+                E::TaskSettledTolerant(e) => Some(e.taskId),
                 _ => None,
             },
             _ => None,
@@ -291,7 +294,8 @@ macro_rules! code_enum {
 }
 
 code_enum!(
-    /// `ITaskHub.TaskStatus`: Requested → Revealing → Finalized, or → Failed (expired, refunded).
+    /// `ITaskHub.TaskStatus`: Requested → Revealing → Finalized, or → Failed (expired, refunded);
+    /// Requested → Reconciling (the tolerant fallback) → Finalized or Failed.
     TaskStatus {
         /// Unknown task.
         #[default]
@@ -304,6 +308,9 @@ code_enum!(
         Finalized = 3,
         /// Expired and refunded.
         Failed = 4,
+        /// Commits closed without Q equal hashes on a model with a tolerance: the committers
+        /// reveal their sketches, and a settlement on the agreeing set follows.
+        Reconciling = 5,
     }
 );
 
@@ -338,6 +345,11 @@ code_enum!(
         RevealDeadlinePassed = 8,
         /// Terminal.
         Done = 9,
+        /// The tolerant fallback is open (commits closed without Q equal hashes on a model with
+        /// a tolerance): committers reveal their sketches until the reveal deadline.
+        AwaitingSketches = 10,
+        /// The fallback's reveal deadline passed: settle on the agreeing set, or expire.
+        SketchDeadlinePassed = 11,
     }
 );
 

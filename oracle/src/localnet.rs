@@ -509,11 +509,14 @@ impl LocalNetBuilder {
                 .send(
                     "register",
                     net.deployment.model_registry,
-                    ModelRegistry::registerCall {
+                    // With the model's default tolerance: a task whose workers miss exact
+                    // agreement settles through the tolerant fallback.
+                    ModelRegistry::registerWithToleranceCall {
                         cid: published.manifest_cid.clone(),
                         modelSha256: published.sha256,
                         kind: published.kind,
                         fee,
+                        tolerance: crate::worker::tolerant::tolerance_to_sol(&published.tolerance),
                     }
                     .abi_encode(),
                 )

@@ -43,19 +43,28 @@ pub struct Published {
     pub kind: u8,
     /// Model name from the manifest.
     pub name: String,
+    /// The tolerance rule's default constants for this model (its kind and score threshold;
+    /// docs/tolerant-consensus.md), registered with it unless registration opts out.
+    #[serde(skip)]
+    pub tolerance: maskoracle_inference::sketch::Tolerance,
 }
 
 /// Publishes `dir` (model.pt + manifest.json) to `storage`.
 pub async fn publish(storage: &SharedStorage, dir: &Path) -> anyhow::Result<Published> {
     // Validate with the loader first: a model that does not load must not be registered.
     let d = dir.to_path_buf();
-    let (name, kind, sha) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    let (name, kind, sha, tolerance) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let m = Model::load(&d)?;
-        let kind = match m.manifest().kind {
+        let manifest = m.manifest();
+        let kind = match manifest.kind {
             maskoracle_inference::ModelKind::Instance => 0u8,
             maskoracle_inference::ModelKind::Semantic => 1u8,
         };
-        Ok((m.manifest().name.clone(), kind, m.sha256()))
+        let tolerance = maskoracle_inference::sketch::Tolerance::for_kind(
+            manifest.kind,
+            maskoracle_inference::postprocess::score_threshold_bps(&manifest.thresholds),
+        );
+        Ok((manifest.name.clone(), kind, m.sha256(), tolerance))
     })
     .await??;
     let weights = tokio::fs::read(dir.join("model.pt")).await?;
@@ -77,6 +86,7 @@ pub async fn publish(storage: &SharedStorage, dir: &Path) -> anyhow::Result<Publ
         sha256: B256::from(sha),
         kind,
         name,
+        tolerance,
     })
 }
 

@@ -107,6 +107,11 @@ pub struct WorkerArgs {
     /// Devnet test switch: commit wrong results [config: worker.faulty].
     #[arg(long)]
     pub faulty: bool,
+    /// Devnet test switch: perturb the model's raw outputs by this relative noise, e.g. 1e-5,
+    /// to emulate another machine (honest results then differ slightly and settle through the
+    /// tolerant fallback) [config: worker.emulate_noise].
+    #[arg(long, value_name = "REL")]
+    pub emulate_noise: Option<f64>,
     /// Drain mode: take no new task, finish those already committed to [config: worker.drain].
     #[arg(long)]
     pub drain: bool,
@@ -212,6 +217,11 @@ pub enum ModelCommand {
         /// Fee per finalized task (tokens, or `Nwei`).
         #[arg(long, value_parser = parse_amount, default_value = "1")]
         fee: U256,
+        /// Register without a tolerance rule: only identical results settle (by default the
+        /// model's default tolerance is registered with it, immutable, so that tasks whose
+        /// workers miss exact agreement settle through the tolerant fallback).
+        #[arg(long)]
+        exact_only: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -328,6 +338,9 @@ pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
     let mut cfg = args.node.resolve()?;
     if args.faulty {
         cfg.worker.faulty = true;
+    }
+    if args.emulate_noise.is_some() {
+        cfg.worker.emulate_noise = args.emulate_noise;
     }
     if args.drain {
         cfg.worker.drain = true;
@@ -816,7 +829,12 @@ async fn status(cfg: &Config, json: bool, metrics_url_flag: Option<String>) -> a
 pub async fn run_model(args: ModelArgs) -> anyhow::Result<()> {
     let cfg = args.node.resolve()?;
     match args.command {
-        ModelCommand::Register { dir, fee, json } => {
+        ModelCommand::Register {
+            dir,
+            fee,
+            exact_only,
+            json,
+        } => {
             let c = crate::node::contracts(&cfg).await?;
             let tx = crate::node::signer(&cfg, c.deployment.chain_id)?;
             let storage = crate::node::open_storage(&cfg).await?;
@@ -825,14 +843,26 @@ pub async fn run_model(args: ModelArgs) -> anyhow::Result<()> {
                 .ok()
                 .and_then(|f| alloy::primitives::Uint::<96, 2>::try_from(f).ok())
                 .ok_or_else(|| anyhow::anyhow!("fee too large"))?;
-            let call = ModelRegistry::registerCall {
-                cid: p.manifest_cid.clone(),
-                modelSha256: p.sha256,
-                kind: p.kind,
-                fee: fee96,
+            let input = if exact_only {
+                ModelRegistry::registerCall {
+                    cid: p.manifest_cid.clone(),
+                    modelSha256: p.sha256,
+                    kind: p.kind,
+                    fee: fee96,
+                }
+                .abi_encode()
+            } else {
+                ModelRegistry::registerWithToleranceCall {
+                    cid: p.manifest_cid.clone(),
+                    modelSha256: p.sha256,
+                    kind: p.kind,
+                    fee: fee96,
+                    tolerance: crate::worker::tolerant::tolerance_to_sol(&p.tolerance),
+                }
+                .abi_encode()
             };
             let m = tx
-                .send("register", c.deployment.model_registry, call.abi_encode())
+                .send("register", c.deployment.model_registry, input)
                 .await?;
             let id = m.event::<ModelRegistry::ModelRegistered>()?.modelId;
             if json {

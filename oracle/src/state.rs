@@ -159,6 +159,10 @@ pub struct TaskRecord {
     /// Unix milliseconds when the record was closed (pruning).
     #[serde(default)]
     pub done_unix_ms: Option<u64>,
+    /// The result's encoded sketch: its hash is in the commit's seal, and the tolerant fallback
+    /// reveals it. `None` in records written before seal v2.
+    #[serde(default)]
+    pub sketch: Option<Vec<u8>>,
 }
 
 impl TaskRecord {
@@ -183,6 +187,7 @@ impl TaskRecord {
             request_hash: None,
             settled_block: None,
             done_unix_ms: None,
+            sketch: None,
         }
     }
 

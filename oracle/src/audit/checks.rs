@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use alloy::eips::BlockId;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
+use alloy::sol_types::SolValue;
 use serde::Serialize;
 
 use super::draw::{self, Pool};
@@ -68,6 +69,7 @@ pub const CHECKS: &[&str] = &[
     "draw.set",
     "commits",
     "quorum",
+    "tolerance",
     "timing.commit",
     "timing.reveal",
     "timing.settlement",
@@ -174,6 +176,8 @@ pub struct State<'a> {
     /// Whether the endpoint answers `debug_traceTransaction` (None: not tried yet).
     traces: Mutex<Option<bool>>,
     task_stake: U256,
+    /// Tolerance rules by model (immutable once registered).
+    tolerances: Mutex<HashMap<u32, Option<maskoracle_inference::sketch::Tolerance>>>,
 }
 
 fn cached<K: std::hash::Hash + Eq + Clone, V: Clone>(m: &Mutex<HashMap<K, V>>, k: &K) -> Option<V> {
@@ -197,6 +201,7 @@ impl<'a> State<'a> {
             pool_totals: Mutex::default(),
             code: Mutex::default(),
             traces: Mutex::default(),
+            tolerances: Mutex::default(),
             task_stake,
         })
     }
@@ -204,6 +209,22 @@ impl<'a> State<'a> {
     /// The registry's `taskStake`.
     pub fn task_stake(&self) -> U256 {
         self.task_stake
+    }
+
+    /// The model's tolerance rule (`None`: registered without one).
+    pub async fn tolerance(
+        &self,
+        model: u32,
+    ) -> anyhow::Result<Option<maskoracle_inference::sketch::Tolerance>> {
+        if let Some(v) = cached(&self.tolerances, &model) {
+            return Ok(v);
+        }
+        let r = self.c.models.toleranceOf(model).call().await?;
+        let v = r
+            .set
+            .then(|| crate::worker::tolerant::tolerance_of(&r.tolerance));
+        store(&self.tolerances, model, v);
+        Ok(v)
     }
 
     /// Remembers a block's timestamp the logs gave.
@@ -537,6 +558,7 @@ pub async fn run(t: &TaskAudit, cx: &Context<'_>) -> Vec<Check> {
     guard!("draw.set", draw_set(t, evs, cx));
     out.push(commits(t, evs, cx));
     out.push(quorum(t, evs));
+    guard!("tolerance", tolerance(t, evs, cx));
     guard!("timing.commit", timing_commit(t, evs, cx));
     guard!("timing.reveal", timing_reveal(t, evs, cx));
     guard!("timing.settlement", timing_settlement(t, evs, cx));
@@ -807,6 +829,12 @@ fn hash_counts(cs: &[(&EventLog, (Address, B256))]) -> BTreeMap<B256, usize> {
 }
 
 fn quorum(t: &TaskAudit, evs: &[EventLog]) -> Check {
+    if t.reconciliation {
+        return skip(
+            "quorum",
+            "no Q equal hashes: the tolerant fallback decided (see tolerance)",
+        );
+    }
     let mut b = Builder::new("quorum");
     let cs = drawn_commits(evs);
     let counts = hash_counts(&cs);
@@ -880,6 +908,133 @@ fn quorum(t: &TaskAudit, evs: &[EventLog]) -> Check {
     ))
 }
 
+/// The tolerant fallback, rebuilt: the fallback opened only without Q equal hashes on a model
+/// with a tolerance; every revealed sketch's summary hash and sha256 reproduce the hash its
+/// worker committed; the members are exactly the revealed workers whose sketch agrees with the
+/// representative's under the model's rule (recomputed here with the Rust rule, held equal to
+/// the contracts' by shared vectors), at least Q of them; the slashed outliers are exactly
+/// those agreeing with no member; the recorded result is the representative's. A warning when
+/// the representative is not the keepers' choice (most agreeing workers, then the lowest
+/// sha256): the hub lets the settler choose, so that is not a fault.
+async fn tolerance(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow::Result<Check> {
+    use crate::worker::tolerant;
+    if !t.reconciliation && t.tolerant.is_none() {
+        return Ok(skip("tolerance", "the exact path (no tolerant fallback)"));
+    }
+    let mut b = Builder::new("tolerance");
+    let opened = find(evs, |e| {
+        matches!(e, OracleEvent::Hub(H::ReconciliationOpened(_))).then_some(())
+    });
+    match opened {
+        Some((ev, ())) => b.ev("fallback opened (ReconciliationOpened)", Some(ev), ""),
+        None => b.fail("settled by the fallback without ReconciliationOpened"),
+    }
+    let cs = drawn_commits(evs);
+    let q = usize::from(t.quorum);
+    if let Some((h, n)) = hash_counts(&cs).into_iter().find(|(_, n)| *n >= q) {
+        b.fail(format!(
+            "the fallback opened although {h} had {n} commits (Q = {q})"
+        ));
+    }
+    let Some(tol) = cx.state.tolerance(t.model_id).await? else {
+        b.fail(format!("model {} has no tolerance rule", t.model_id));
+        return Ok(b.done(""));
+    };
+    // Each sketch reveal opens its worker's commit.
+    for s in &t.sketches {
+        let committed = cs.iter().find(|(_, (w, _))| *w == s.worker).map(|(_, (_, h))| *h);
+        let digest =
+            alloy::primitives::keccak256((s.summary_hash, s.result_sha256).abi_encode());
+        let h = maskoracle_inference::summary::result_hash(t.task_id, digest);
+        if committed != Some(h) {
+            b.fail(format!(
+                "{}'s revealed summary hash and sha256 give {h}, it committed {committed:?}",
+                s.worker
+            ));
+        }
+    }
+    b.ev("sketches revealed", None, t.sketches.len());
+    let Some(out) = &t.tolerant else {
+        return Ok(b.done(&format!(
+            "the fallback is open or expired: {} sketch(es) revealed, none settled",
+            t.sketches.len()
+        )));
+    };
+    // The hub's openings: the revealed contributions in slot order.
+    let revealed: Vec<tolerant::Revealed> = t
+        .drawn
+        .iter()
+        .filter_map(|w| t.sketches.iter().find(|s| s.worker == *w).cloned())
+        .collect();
+    let Some(rep) = revealed.iter().position(|r| r.worker == out.representative) else {
+        b.fail(format!(
+            "the representative {} revealed no sketch",
+            out.representative
+        ));
+        return Ok(b.done(""));
+    };
+    let all = tolerant::candidates(&revealed, &tol, 1);
+    let Some(named) = all.iter().find(|c| c.index == rep) else {
+        b.fail("the representative's sketch does not parse");
+        return Ok(b.done(""));
+    };
+    let members: Vec<Address> = named.members.iter().map(|&i| revealed[i].worker).collect();
+    let mut want = members.clone();
+    let mut got = out.members.clone();
+    want.sort();
+    got.sort();
+    b.ev("representative (TaskSettledTolerant)", None, out.representative);
+    b.ev("members recomputed", None, format!("{members:?}"));
+    if want != got {
+        b.fail(format!(
+            "the hub paid {:?}; the workers agreeing with the representative are {members:?}",
+            out.members
+        ));
+    }
+    if members.len() < q {
+        b.fail(format!("{} members, Q = {q}", members.len()));
+    }
+    let mut outliers: Vec<Address> = tolerant::slashed_outliers(&revealed, &named.members, &tol)
+        .into_iter()
+        .map(|i| revealed[i].worker)
+        .collect();
+    let mut slashed = out.slashed_outliers.clone();
+    outliers.sort();
+    slashed.sort();
+    if outliers != slashed {
+        b.fail(format!(
+            "outliers slashed {slashed:?}; those agreeing with no member are {outliers:?}"
+        ));
+    }
+    let r = &revealed[rep];
+    if t.result_sha256 != Some(r.result_sha256) {
+        b.fail(format!(
+            "recorded sha256 {:?}, the representative revealed {}",
+            t.result_sha256, r.result_sha256
+        ));
+    }
+    if t.summary.as_deref().map(alloy::primitives::keccak256) != Some(r.summary_hash) {
+        b.fail("the recorded summary is not the representative's");
+    }
+    if let Some(best) = tolerant::candidates(&revealed, &tol, q).first() {
+        if best.index != rep {
+            b.warn(format!(
+                "the settler named {} ({} members); the keepers' rule names {} ({} members)",
+                r.worker,
+                members.len(),
+                revealed[best.index].worker,
+                best.members.len()
+            ));
+        }
+    }
+    Ok(b.done(&format!(
+        "{} of {} revealed sketches agree with the representative's within the model's tolerance (Q = {q}); {} outlier(s) slashed on evidence",
+        members.len(),
+        revealed.len(),
+        outliers.len()
+    )))
+}
+
 async fn timing_commit(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow::Result<Check> {
     let mut b = Builder::new("timing.commit");
     let cs = all(evs, |e| {
@@ -921,8 +1076,10 @@ fn all_committed_at(t: &TaskAudit, evs: &[EventLog]) -> Option<(u64, u64)> {
 
 async fn timing_reveal(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow::Result<Check> {
     let mut b = Builder::new("timing.reveal");
+    // Reveals of the result and, in the tolerant fallback, of sketches: the same windows.
     let rs = all(evs, |e| match e {
         OracleEvent::Hub(H::Revealed(r)) => Some(r.worker),
+        OracleEvent::Hub(H::SketchRevealed(r)) => Some(r.worker),
         _ => None,
     });
     if rs.is_empty() {
@@ -1105,12 +1262,25 @@ fn result(t: &TaskAudit, evs: &[EventLog]) -> Check {
     let digest = maskoracle_inference::summary::digest(&summary, &sha.0);
     let h = maskoracle_inference::summary::result_hash(t.task_id, digest);
     b.ev("resultHash(taskId, digest(summary, sha256))", None, h);
-    match consensus {
-        Some((_, c)) if c == h => {}
-        Some((_, c)) => b.fail(format!(
+    match (consensus, &t.tolerant) {
+        (Some((_, c)), _) if c == h => {}
+        (Some((_, c)), _) => b.fail(format!(
             "the revealed summary and result give {h}, the consensus is {c}"
         )),
-        None => b.fail("a result recorded without consensus"),
+        (None, Some(o)) => {
+            // The fallback delivers the representative's result: it reproduces the hash the
+            // representative committed.
+            let committed = drawn_commits(evs)
+                .into_iter()
+                .find(|(_, (w, _))| *w == o.representative)
+                .map(|(_, (_, c))| c);
+            if committed != Some(h) {
+                b.fail(format!(
+                    "the recorded summary and result give {h}, the representative committed {committed:?}"
+                ));
+            }
+        }
+        (None, None) => b.fail("a result recorded without consensus"),
     }
     // abi.encode(Summary): the tuple's offset, then the status word.
     let first = summary.get(63).copied();
@@ -1119,7 +1289,11 @@ fn result(t: &TaskAudit, evs: &[EventLog]) -> Check {
             "status {status} in the event, {first:?} in the summary"
         ));
     }
-    b.done("the revealed summary and result sha256 reproduce the consensus hash")
+    b.done(if t.tolerant.is_some() {
+        "the recorded summary and result sha256 reproduce the representative's committed hash"
+    } else {
+        "the revealed summary and result sha256 reproduce the consensus hash"
+    })
 }
 
 fn money_split(t: &TaskAudit, evs: &[EventLog]) -> Check {
@@ -1296,7 +1470,19 @@ async fn money_slash(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyho
     .map(|x| x.1)
     .collect();
     let committers: Vec<Address> = cs.iter().map(|(_, (w, _))| *w).collect();
-    let mut expected: Vec<Address> = if s.finalized {
+    let mut expected: Vec<Address> = if t.reconciliation {
+        // The fallback slashes committers that revealed no sketch, and outliers on evidence
+        // (the tolerance check recomputes which).
+        let mut e: Vec<Address> = committers
+            .iter()
+            .filter(|w| !t.sketches.iter().any(|s| s.worker == **w))
+            .copied()
+            .collect();
+        if let Some(o) = &t.tolerant {
+            e.extend(o.slashed_outliers.iter().copied());
+        }
+        e
+    } else if s.finalized {
         committers
             .iter()
             .filter(|w| !reveals.contains(w))

@@ -76,6 +76,17 @@ pub struct Settlement {
     pub expiry_reason: Option<WaitReason>,
 }
 
+/// How the tolerant fallback settled a task (`TaskSettledTolerant`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TolerantOutcome {
+    /// The worker whose summary and result were delivered.
+    pub representative: Address,
+    /// The workers paid: those whose sketch agrees with the representative's.
+    pub members: Vec<Address>,
+    /// Revealed workers slashed because their sketch agrees with no member.
+    pub slashed_outliers: Vec<Address>,
+}
+
 /// One task, rebuilt from events.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TaskAudit {
@@ -118,8 +129,16 @@ pub struct TaskAudit {
     /// `abi.encode(Summary)` revealed.
     #[serde(skip)]
     pub summary: Option<Vec<u8>>,
-    /// Revealers in order.
+    /// Revealers in order (of the result, or in the tolerant fallback of a sketch).
     pub revealed: Vec<Address>,
+    /// Whether commits closed without Q equal hashes on a model with a tolerance
+    /// (`ReconciliationOpened`): the tolerant fallback.
+    pub reconciliation: bool,
+    /// Sketches revealed in the fallback, in event order.
+    #[serde(skip)]
+    pub sketches: Vec<crate::worker::tolerant::Revealed>,
+    /// The fallback's settlement.
+    pub tolerant: Option<TolerantOutcome>,
     /// Settlement, once final.
     pub settlement: Option<Settlement>,
     /// Workers whose stake was slashed (from the stake release).
@@ -285,6 +304,23 @@ fn note(t: &mut TaskAudit, ev: &EventLog) {
             t.summary = Some(e.summary.to_vec());
         }
         OracleEvent::Hub(H::Revealed(e)) => t.revealed.push(e.worker),
+        OracleEvent::Hub(H::ReconciliationOpened(_)) => t.reconciliation = true,
+        OracleEvent::Hub(H::SketchRevealed(e)) => {
+            t.revealed.push(e.worker);
+            t.sketches.push(crate::worker::tolerant::Revealed {
+                worker: e.worker,
+                summary_hash: e.summaryHash,
+                result_sha256: e.resultSha256,
+                sketch: e.sketch.to_vec(),
+            });
+        }
+        OracleEvent::Hub(H::TaskSettledTolerant(e)) => {
+            t.tolerant = Some(TolerantOutcome {
+                representative: e.representative,
+                members: e.members.clone(),
+                slashed_outliers: e.slashedOutliers.clone(),
+            });
+        }
         OracleEvent::Hub(H::TaskFinalized(e)) => {
             t.settlement = Some(Settlement {
                 finalized: true,
@@ -675,6 +711,7 @@ impl Rechecker {
         }
         self.stat(|s| s.inferences += 1);
         let fetched = fetched.clone();
+        let kind = seg.model().manifest().kind;
         let (result, working) = tokio::task::spawn_blocking(move || match fetched {
             Ok(b) => {
                 let s = seg.segment(&b);
@@ -692,7 +729,7 @@ impl Rechecker {
             ),
         })
         .await?;
-        let att = maskoracle_inference::Attestation::of(&result);
+        let att = maskoracle_inference::Attestation::of(&result, kind);
         let c = Computed {
             // Stored as the digest; the task's hash is derived per task below.
             result_hash: att.digest,

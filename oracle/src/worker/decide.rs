@@ -95,8 +95,10 @@ pub struct TaskView {
     pub commit_deadline: u64,
     /// Reveal deadline (unix seconds).
     pub reveal_deadline: u64,
-    /// Reveals so far.
+    /// Reveals so far (in the tolerant fallback: sketches revealed).
     pub reveals: u8,
+    /// Commits so far.
+    pub commits: u8,
     /// This worker's contribution.
     pub mine: Contribution,
     /// The draw.
@@ -230,6 +232,12 @@ pub enum Action {
     Commit,
     /// Send the reveal.
     Reveal,
+    /// The tolerant fallback: send `revealSketch` (our summary, result sha256 and sketch).
+    RevealSketch,
+    /// The tolerant fallback: gather the revealed sketches, pick the representative with the
+    /// largest agreeing set and send `settleTolerant` (or `expire` when no set reaches Q and
+    /// the hub allows it).
+    SettleTolerant,
     /// Send `draw`.
     Draw,
     /// Send `finalize`.
@@ -412,6 +420,24 @@ pub fn decide(rec: &TaskRecord, v: &TaskView, cx: &Ctx) -> Vec<Action> {
                 }
             }
         }
+        WaitReason::AwaitingSketches | WaitReason::SketchDeadlinePassed => {
+            let open = v.reason == WaitReason::AwaitingSketches;
+            if worker && v.mine == Contribution::Committed && open {
+                // Whatever our commit was: every committer's sketch counts in the fallback.
+                if cx.in_flight.reveal {
+                    out.push(A::Wait(Waiting::Transaction));
+                } else {
+                    out.push(A::RevealSketch);
+                }
+            } else if keeper && (!open || (v.commits > 0 && v.reveals == v.commits)) {
+                // Every committer revealed, or the deadline passed: settle (or expire).
+                out.push(keeper_tx(cx, A::SettleTolerant));
+            } else if open {
+                out.push(A::Wait(Waiting::Deadline(v.reveal_deadline + 1)));
+            } else {
+                out.push(A::Wait(Waiting::Others));
+            }
+        }
         WaitReason::NotEnoughWorkers => {
             if keeper && v.now > v.commit_deadline {
                 out.push(keeper_tx(cx, A::Expire));
@@ -491,6 +517,7 @@ mod tests {
             commit_deadline: 1_000,
             reveal_deadline: 2_000,
             reveals: 0,
+            commits: 0,
             mine: Contribution::None,
             draw: Draw::Unknown,
             winning: None,
@@ -515,6 +542,7 @@ mod tests {
             mine,
             winning,
             reveals: 1,
+            commits: 0,
             ..view(TaskStatus::Revealing, WaitReason::AwaitingReveals)
         }
     }
@@ -751,6 +779,66 @@ mod tests {
             decide(&r, &done, &worker()),
             vec![A::Advance(TaskPhase::RevealSent), A::Wait(Waiting::Reveals)]
         );
+    }
+
+    fn sketches(mine: Contribution, reveals: u8, commits: u8) -> TaskView {
+        TaskView {
+            mine,
+            reveals,
+            commits,
+            ..view(TaskStatus::Reconciling, WaitReason::AwaitingSketches)
+        }
+    }
+
+    #[test]
+    fn in_the_tolerant_fallback_every_committer_reveals_its_sketch() {
+        let mut r = rec(TaskPhase::CommitSent);
+        r.drawn = Some(true);
+        // Whatever it committed (no winning hash here): the fallback needs every sketch.
+        let mut cx = worker();
+        cx.our_result_hash = None;
+        let v = sketches(Contribution::Committed, 0, 3);
+        assert_eq!(decide(&r, &v, &cx), vec![A::RevealSketch]);
+        cx.in_flight.reveal = true;
+        assert_eq!(decide(&r, &v, &cx), vec![A::Wait(Waiting::Transaction)]);
+        // Revealed: the worker (no keeper duty) waits for the settlement.
+        let mut plain = worker();
+        plain.keeper = false;
+        let done = sketches(Contribution::Revealed, 1, 3);
+        assert_eq!(
+            decide(&r, &done, &plain),
+            vec![
+                A::Advance(TaskPhase::RevealSent),
+                A::Wait(Waiting::Deadline(2_001))
+            ]
+        );
+        // After the deadline a committer that did not reveal has nothing left to send.
+        let late = TaskView {
+            reason: WaitReason::SketchDeadlinePassed,
+            ..sketches(Contribution::Committed, 2, 3)
+        };
+        assert_eq!(decide(&r, &late, &plain), vec![A::Wait(Waiting::Others)]);
+    }
+
+    #[test]
+    fn a_keeper_settles_the_fallback_once_every_sketch_is_in_or_the_deadline_passed() {
+        let r = rec(TaskPhase::Seen);
+        assert_eq!(
+            decide(&r, &sketches(Contribution::None, 2, 3), &keeper()),
+            vec![A::Wait(Waiting::Deadline(2_001))]
+        );
+        assert_eq!(
+            decide(&r, &sketches(Contribution::None, 3, 3), &keeper()),
+            vec![A::SettleTolerant]
+        );
+        let late = TaskView {
+            reason: WaitReason::SketchDeadlinePassed,
+            ..sketches(Contribution::None, 1, 3)
+        };
+        assert_eq!(decide(&r, &late, &keeper()), vec![A::SettleTolerant]);
+        let mut busy = keeper();
+        busy.in_flight.keeper = true;
+        assert_eq!(decide(&r, &late, &busy), vec![A::Wait(Waiting::Transaction)]);
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 pub mod decide;
 pub mod follower;
+pub mod tolerant;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -91,6 +92,8 @@ struct Computed {
     result_sha256: B256,
     summary: Vec<u8>,
     digest: B256,
+    /// The result's encoded sketch (bound by the seal; revealed in the tolerant fallback).
+    sketch: Vec<u8>,
     inference_ms: u64,
     status: Status,
     overlay_png: Option<Vec<u8>>,
@@ -178,6 +181,16 @@ impl Worker {
         let chain_id = c.deployment.chain_id;
         if cfg.worker.faulty && chain_id != crate::keys::DEVNET_CHAIN_ID {
             anyhow::bail!("worker.faulty is a devnet test switch; refused on chain {chain_id}");
+        }
+        if let Some(n) = cfg.worker.emulate_noise {
+            if chain_id != crate::keys::DEVNET_CHAIN_ID {
+                anyhow::bail!(
+                    "worker.emulate_noise is a devnet test switch; refused on chain {chain_id}"
+                );
+            }
+            if !(n.is_finite() && n > 0.0 && n <= 0.1) {
+                anyhow::bail!("worker.emulate_noise must be in (0, 0.1]; got {n}");
+            }
         }
         let tx = crate::node::signer(&cfg, chain_id)?;
         let me = tx.address();
@@ -681,6 +694,7 @@ impl Worker {
             commit_deadline: 0,
             reveal_deadline: 0,
             reveals: 0,
+            commits: 0,
             mine: Contribution::None,
             draw: Draw::Unknown,
             winning: None,
@@ -697,6 +711,7 @@ impl Worker {
         v.commit_deadline = t.commitDeadline.to::<u64>();
         v.reveal_deadline = t.revealDeadline.to::<u64>();
         v.reveals = t.reveals;
+        v.commits = t.commits;
         if v.request_hash != rec.request_hash.unwrap_or_default() {
             // decide restarts the record; nothing else is needed.
             return Ok(v);
@@ -835,6 +850,10 @@ impl Worker {
             Action::Reveal if !self.stopping => {
                 self.spawn_reveal(id, rec, Some(view.reveal_deadline))
             }
+            Action::RevealSketch if !self.stopping => {
+                self.spawn_reveal_sketch(id, rec, Some(view.reveal_deadline))
+            }
+            Action::SettleTolerant if !self.stopping => self.settle_tolerant(id, rec, view).await?,
             Action::Draw if !self.stopping => {
                 let input = TaskHub::drawCall { taskId: id }.abi_encode();
                 self.spawn_tx(
@@ -857,6 +876,8 @@ impl Worker {
             Action::Compute
             | Action::Commit
             | Action::Reveal
+            | Action::RevealSketch
+            | Action::SettleTolerant
             | Action::Draw
             | Action::Finalize
             | Action::Expire => {}
@@ -971,6 +992,12 @@ impl Worker {
             http: self.http.clone(),
             slots: self.compute_slots.clone(),
             faulty: self.cfg.worker.faulty,
+            emulate_noise: self.cfg.worker.emulate_noise.map(|rel| {
+                // Another seed per worker and task: each worker "runs on another machine".
+                let h = alloy::primitives::keccak256(alloy::sol_types::SolValue::abi_encode(&(self.me, id)));
+                let seed = i64::from_be_bytes(h[..8].try_into().unwrap_or_default()) & i64::MAX;
+                (rel, seed)
+            }),
         };
         let events = self.events.0.clone();
         tokio::spawn(async move {
@@ -1076,11 +1103,12 @@ impl Worker {
         else {
             return;
         };
+        let sketch_hash = alloy::primitives::keccak256(rec.sketch.as_deref().unwrap_or_default());
         let call = TaskHub::commitCall {
             taskId: id,
             requestHash: request_hash,
             resultHash: result_hash(id, digest),
-            resultSeal: result_seal(self.me, id, digest),
+            resultSeal: result_seal(self.me, id, digest, sketch_hash),
         };
         // Checked against the chain once more right before sending (reorg safety).
         self.spawn_tx(
@@ -1100,6 +1128,7 @@ impl Worker {
         let call = TaskHub::revealCall {
             taskId: id,
             resultSha256: B256::from(sha),
+            sketchHash: alloy::primitives::keccak256(rec.sketch.as_deref().unwrap_or_default()),
             summary: summary.into(),
         };
         self.spawn_tx(
@@ -1110,6 +1139,156 @@ impl Worker {
             None,
             deadline,
         );
+    }
+
+    /// The tolerant fallback: reveals this worker's summary hash, result sha256 and sketch (the
+    /// opening of its commit, whatever hash it committed).
+    fn spawn_reveal_sketch(&mut self, id: U256, rec: &TaskRecord, deadline: Option<u64>) {
+        let (Some(sha), Some(summary), Some(sketch)) =
+            (rec.result_sha256, rec.summary.as_ref(), rec.sketch.clone())
+        else {
+            tracing::warn!(target: "maskoracle::worker", task = %id, "no sketch recorded for this task (a record from before seal v2): cannot reveal in the tolerant fallback");
+            return;
+        };
+        let call = TaskHub::revealSketchCall {
+            taskId: id,
+            summaryHash: alloy::primitives::keccak256(summary),
+            resultSha256: B256::from(sha),
+            sketch: sketch.into(),
+        };
+        self.spawn_tx(
+            id,
+            TxKind::Reveal,
+            format!("reveal sketch #{id}"),
+            call.abi_encode(),
+            None,
+            deadline,
+        );
+    }
+
+    /// The tolerant fallback's settlement (keeper duty): reads the revealed sketches, picks the
+    /// representative (`tolerant::candidates`, first one whose published result checks out) and
+    /// sends `settleTolerant`; with no such representative, `expire` once the hub allows it.
+    async fn settle_tolerant(
+        &mut self,
+        id: U256,
+        rec: &TaskRecord,
+        view: &TaskView,
+    ) -> anyhow::Result<()> {
+        let hub = &self.c.hub;
+        let t = hub.task(id).call().await?;
+        let contributions = hub.contributions(id).call().await?;
+        let mut revealed_by: HashMap<Address, tolerant::Revealed> = HashMap::new();
+        let filter = Filter::new()
+            .address(self.c.deployment.task_hub)
+            .event_signature(TaskHub::SketchRevealed::SIGNATURE_HASH)
+            .topic1(B256::from(id.to_be_bytes::<32>()))
+            .from_block(rec.request_block);
+        for log in self.c.provider.get_logs(&filter).await? {
+            if log.removed {
+                continue;
+            }
+            let ev = log.log_decode::<TaskHub::SketchRevealed>()?.inner.data;
+            revealed_by.insert(
+                ev.worker,
+                tolerant::Revealed {
+                    worker: ev.worker,
+                    summary_hash: ev.summaryHash,
+                    result_sha256: ev.resultSha256,
+                    sketch: ev.sketch.to_vec(),
+                },
+            );
+        }
+        // The openings in slot order, one per Revealed contribution.
+        let mut revealed = Vec::new();
+        for c in contributions.iter().filter(|c| Contribution::from(c.state) == Contribution::Revealed) {
+            match revealed_by.remove(&c.worker) {
+                Some(r) => revealed.push(r),
+                None => {
+                    // The log is not visible yet (a lagging endpoint): look again shortly.
+                    tracing::debug!(target: "maskoracle::worker", task = %id, worker = %c.worker, "a sketch reveal's log is not visible yet");
+                    self.schedule(id, Duration::from_secs(1));
+                    return Ok(());
+                }
+            }
+        }
+        let tol = self.c.models.toleranceOf(t.modelId).call().await?;
+        let kind = match self.c.models.model(t.modelId).call().await?.kind {
+            1 => maskoracle_inference::ModelKind::Semantic,
+            _ => maskoracle_inference::ModelKind::Instance,
+        };
+        let quorum = usize::from(t.quorum);
+        let candidates = if tol.set {
+            tolerant::candidates(&revealed, &tolerant::tolerance_of(&tol.tolerance), quorum)
+        } else {
+            Vec::new()
+        };
+        for cand in &candidates {
+            let r = &revealed[cand.index];
+            let cid = match crate::storage::cid::parse_cid(&maskoracle_inference::canonical::cid_of_sha256(&r.result_sha256.0)) {
+                Ok(c) => c,
+                Err(e) => anyhow::bail!("cid of a sha256: {e}"),
+            };
+            let fetched = tokio::time::timeout(
+                Duration::from_secs(20),
+                self.storage.get(&cid, crate::storage::cid::MAX_RESULT_SIZE as u64),
+            )
+            .await;
+            let bytes = match fetched {
+                Ok(Ok(b)) => b,
+                Ok(Err(e)) => {
+                    tracing::warn!(target: "maskoracle::worker", task = %id, worker = %r.worker, error = %e, "the candidate representative's result cannot be fetched; trying the next");
+                    continue;
+                }
+                Err(_) => {
+                    tracing::warn!(target: "maskoracle::worker", task = %id, worker = %r.worker, "the candidate representative's result did not arrive in 20 s; trying the next");
+                    continue;
+                }
+            };
+            match tolerant::check_result(r, &bytes, kind) {
+                Ok(summary) => {
+                    tracing::info!(target: "maskoracle::worker", task = %id, representative = %r.worker, members = cand.members.len(), revealed = revealed.len(), "settling the tolerant fallback");
+                    let call = TaskHub::settleTolerantCall {
+                        taskId: id,
+                        // The hub's implementation leaves these two unnamed (it hands its
+                        // calldata to the judge): representative, openings.
+                        _1: U256::from(cand.index),
+                        _2: revealed
+                            .iter()
+                            .map(|o| crate::bindings::hub::ITaskHub::Opening {
+                                summaryHash: o.summary_hash,
+                                resultSha256: o.result_sha256,
+                                sketch: o.sketch.clone().into(),
+                            })
+                            .collect(),
+                        summary: summary.into(),
+                    };
+                    self.spawn_tx(
+                        id,
+                        TxKind::Finalize,
+                        format!("settle tolerant #{id}"),
+                        call.abi_encode(),
+                        None,
+                        None,
+                    );
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::warn!(target: "maskoracle::worker", task = %id, worker = %r.worker, error = %e, "the candidate representative's published result does not match what it revealed; trying the next");
+                }
+            }
+        }
+        // No representative: the task expires once the hub allows it (fewer than Q sketches
+        // after the deadline, or the settlement grace passed).
+        let grace = hub.SETTLE_GRACE().call().await?.to::<u64>();
+        let past = view.now > view.reveal_deadline;
+        if past && (usize::from(view.reveals) < quorum || view.now > view.reveal_deadline + grace) {
+            self.spawn_keeper(id, TxKind::Expire, rec);
+        } else {
+            tracing::info!(target: "maskoracle::worker", task = %id, revealed = revealed.len(), candidates = candidates.len(), "no representative can settle the tolerant fallback yet");
+            self.schedule(id, Duration::from_secs(if past { 30 } else { 2 }));
+        }
+        Ok(())
     }
 
     fn spawn_keeper(&mut self, id: U256, kind: TxKind, rec: &TaskRecord) {
@@ -1166,6 +1345,7 @@ impl Worker {
                 rec.digest = Some(c.digest.0);
                 rec.result_sha256 = Some(c.result_sha256.0);
                 rec.summary = Some(c.summary);
+                rec.sketch = Some(c.sketch);
                 rec.inference_ms = Some(c.inference_ms);
                 rec.note = Some(format!("status {}", c.status.name()));
                 // Durable before the commit is sent (see the module docs).
@@ -1349,6 +1529,9 @@ struct ComputeJob {
     http: Arc<HttpFetcher>,
     slots: Arc<Semaphore>,
     faulty: bool,
+    /// Devnet switch: the model's raw outputs perturbed by this relative noise (of the output's
+    /// scale), seeded per worker and task, to emulate another machine.
+    emulate_noise: Option<(f64, i64)>,
 }
 
 impl ComputeJob {
@@ -1377,12 +1560,22 @@ impl ComputeJob {
             .await
             .map_err(|e| ComputeFailure::Other(e.into()))?;
         let seg = segmenter.clone();
+        let kind = segmenter.model().manifest().kind;
+        let noise = self.emulate_noise;
         let (result, inference_ms, overlay_png) = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             match fetched {
                 Ok(bytes) => {
                     let started = Instant::now();
-                    let s = seg.segment(&bytes);
+                    let s = match noise {
+                        Some((rel, seed)) => seg.segment_perturbed(
+                            &bytes,
+                            maskoracle_inference::Noise::OfScale,
+                            rel,
+                            seed,
+                        ),
+                        None => seg.segment(&bytes),
+                    };
                     let inference_ms = started.elapsed().as_millis() as u64;
                     // The overlay is encoded here, but published after the commit is sent.
                     let png = seg.overlay(&s).and_then(|img| {
@@ -1405,10 +1598,15 @@ impl ComputeJob {
         })
         .await
         .map_err(|e| ComputeFailure::Other(e.into()))?;
-        let att = maskoracle_inference::Attestation::of(&result);
+        let att = maskoracle_inference::Attestation::of(&result, kind);
         let mut canonical = result.encode();
-        let (mut sha, mut digest) = (att.result_sha256, att.digest);
+        let (mut sha, mut digest, mut sketch) = (att.result_sha256, att.digest, att.sketch);
         if self.faulty {
+            // Its sketch describes another result too (another model's, by its header), so in
+            // the tolerant fallback it disagrees with every honest sketch.
+            if let Some(model) = sketch.get_mut(1..33) {
+                model.fill(0xfa);
+            }
             // Devnet test switch: a result that differs from the honest one (its sha256 too).
             canonical.extend_from_slice(b"faulty");
             let s: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(
@@ -1425,6 +1623,7 @@ impl ComputeJob {
             result_sha256: sha,
             summary: att.summary_bytes,
             digest,
+            sketch,
             inference_ms,
             status: result.status,
             overlay_png,

@@ -1,7 +1,7 @@
 // Names and words for the hub's enums, and number formatting.
 import { formatUnits } from 'viem';
 
-export const TASK_STATUS = ['None', 'Requested', 'Revealing', 'Finalized', 'Failed'] as const;
+export const TASK_STATUS = ['None', 'Requested', 'Revealing', 'Finalized', 'Failed', 'Reconciling'] as const;
 
 /** `taskState`'s reason, in words (ITaskHub.WaitReason). */
 export const WAIT_REASONS: { name: string; words: string }[] = [
@@ -15,6 +15,8 @@ export const WAIT_REASONS: { name: string; words: string }[] = [
   { name: 'AwaitingReveals', words: 'a quorum agreed: its workers are revealing the result' },
   { name: 'RevealDeadlinePassed', words: 'the reveal deadline passed: the task can be finalized (or expired without reveals) now' },
   { name: 'Done', words: 'settled' },
+  { name: 'AwaitingSketches', words: 'no Q equal results: the committed workers are revealing their sketches for the tolerant fallback' },
+  { name: 'SketchDeadlinePassed', words: 'the sketch reveals closed: the task settles on the largest agreeing set (or expires) now' },
 ];
 
 export const CALLBACK_OUTCOMES = ['not attempted yet', 'skipped (no callback asked)', 'succeeded', 'failed (recorded; settlement stands)'];

@@ -110,6 +110,9 @@ export function TaskPage({ id }: { id: bigint }) {
   const expired = ev('TaskExpired')[0];
   const released = ev('StakesReleased')[0];
   const callback = ev('CallbackAttempted')[0];
+  const reconciliation = ev('ReconciliationOpened')[0];
+  const sketches = ev('SketchRevealed');
+  const tolerant = ev('TaskSettledTolerant')[0];
   const terminal = status === 3 || status === 4;
   const commitLeft = Number(task.commitDeadline) - now;
   const revealLeft = Number(task.revealDeadline) - now;
@@ -181,8 +184,29 @@ export function TaskPage({ id }: { id: bigint }) {
     {
       key: 'consensus',
       title: 'Consensus',
-      state: consensus ? 'done' : terminal ? 'failed' : 'pending',
-      body: consensus ? <>Q equal results on <span className="mono">{(consensus.args.resultHash as string).slice(0, 18)}…</span></> : 'no quorum yet',
+      state: consensus || tolerant ? 'done' : terminal ? 'failed' : reconciliation ? 'active' : 'pending',
+      body: consensus ? (
+        <>Q equal results on <span className="mono">{(consensus.args.resultHash as string).slice(0, 18)}…</span></>
+      ) : reconciliation ? (
+        <div data-testid="tolerant">
+          no Q equal results: tolerant fallback ({sketches.length} sketch{sketches.length === 1 ? '' : 'es'} revealed)
+          {sketches.map((s) => (
+            <div key={s.transactionHash + s.logIndex}>
+              <span className="mono">{short(s.args.worker)}</span> revealed its sketch ({((s.args.sketch as string).length - 2) / 2} bytes), sha256{' '}
+              <span className="mono">{(s.args.resultSha256 as string).slice(0, 12)}…</span>
+            </div>
+          ))}
+          {tolerant && (
+            <div>
+              settled on {(tolerant.args.members as string[]).length} agreeing worker(s) within the model's tolerance; representative{' '}
+              <span className="mono">{short(tolerant.args.representative)}</span>
+              {(tolerant.args.slashedOutliers as string[]).length > 0 && <>; outliers slashed: {(tolerant.args.slashedOutliers as string[]).map((w) => short(w)).join(', ')}</>}
+            </div>
+          )}
+        </div>
+      ) : (
+        'no quorum yet'
+      ),
     },
     {
       key: 'reveals',
