@@ -1206,7 +1206,9 @@ async fn run_devnet(args: DevnetArgs, kept: Arc<AtomicBool>) -> anyhow::Result<(
                 d.maskArea
             ));
         }
-        if honest_delivered {
+        if honest_delivered && within_tolerance {
+            say.plain("  the delivered result agrees with the one computed here (without noise) within the model's tolerance (their sketches compared)");
+        } else if honest_delivered {
             say.plain("  the delivered result is exactly the one computed here from the image (result sha256 and summary)");
         } else {
             say.plain(format!(

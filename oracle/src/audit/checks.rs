@@ -178,6 +178,8 @@ pub struct State<'a> {
     task_stake: U256,
     /// Tolerance rules by model (immutable once registered).
     tolerances: Mutex<HashMap<u32, Option<maskoracle_inference::sketch::Tolerance>>>,
+    /// The hub's `SETTLE_GRACE` (seconds).
+    settle_grace: u64,
 }
 
 fn cached<K: std::hash::Hash + Eq + Clone, V: Clone>(m: &Mutex<HashMap<K, V>>, k: &K) -> Option<V> {
@@ -192,6 +194,7 @@ impl<'a> State<'a> {
     /// Reads through `c`'s provider.
     pub async fn new(c: &'a Contracts) -> anyhow::Result<Self> {
         let task_stake = U256::from(c.workers.taskStake().call().await?);
+        let settle_grace = c.hub.SETTLE_GRACE().call().await?.to::<u64>();
         Ok(State {
             c,
             blocks: Mutex::default(),
@@ -202,6 +205,7 @@ impl<'a> State<'a> {
             code: Mutex::default(),
             traces: Mutex::default(),
             tolerances: Mutex::default(),
+            settle_grace,
             task_stake,
         })
     }
@@ -209,6 +213,12 @@ impl<'a> State<'a> {
     /// The registry's `taskStake`.
     pub fn task_stake(&self) -> U256 {
         self.task_stake
+    }
+
+    /// The hub's `SETTLE_GRACE`: seconds past the reveal deadline during which a fallback with Q
+    /// or more sketches can only be settled.
+    pub fn settle_grace(&self) -> u64 {
+        self.settle_grace
     }
 
     /// The model's tolerance rule (`None`: registered without one).
@@ -1133,6 +1143,22 @@ async fn timing_settlement(
     }) {
         let ts = cx.state.time_of(fev).await?;
         b.ev("finalized", Some(fev), ts);
+        if t.tolerant.is_some() {
+            // settleTolerant: once every committer revealed its sketch, or after the deadline.
+            let sketches = t.sketches.len();
+            let commits = drawn_commits(evs).len();
+            if sketches < commits && ts <= t.reveal_deadline {
+                b.fail(format!(
+                    "settled at {ts} with {sketches} of {commits} sketches revealed, before the reveal deadline {}",
+                    t.reveal_deadline
+                ));
+            }
+            return Ok(b.done(if sketches == commits {
+                "settled within tolerance once every committer had revealed its sketch"
+            } else {
+                "settled within tolerance after the reveal deadline"
+            }));
+        }
         let consensus = find(evs, |e| match e {
             OracleEvent::Hub(H::ConsensusReached(c)) => Some(c.resultHash),
             _ => None,
@@ -1226,6 +1252,20 @@ async fn timing_settlement(
                     "RevealDeadlinePassed at {ts} (deadline {}), {} reveals",
                     t.reveal_deadline,
                     reveals.len()
+                ));
+            }
+        }
+        WaitReason::SketchDeadlinePassed => {
+            // The fallback expires after its deadline with fewer than Q sketches, or after the
+            // settlement grace with any number (no representative reached Q).
+            let grace = cx.state.settle_grace();
+            let sketches = t.sketches.len();
+            if ts <= t.reveal_deadline
+                || (sketches >= usize::from(t.quorum) && ts <= t.reveal_deadline + grace)
+            {
+                b.fail(format!(
+                    "SketchDeadlinePassed at {ts} (deadline {}, grace {grace} s) with {sketches} sketches, Q = {}",
+                    t.reveal_deadline, t.quorum
                 ));
             }
         }

@@ -582,6 +582,8 @@ type Fetched = Result<Arc<Vec<u8>>, (bool, u8, String)>;
 struct Computed {
     result_hash: B256,
     result_sha256: B256,
+    /// The result's encoded sketch (compared in a tolerant settlement).
+    sketch: Vec<u8>,
     working: Option<Arc<maskoracle_inference::image::RgbImage>>,
 }
 
@@ -592,6 +594,8 @@ pub struct Rechecker {
     storage: crate::storage::SharedStorage,
     http: crate::storage::HttpFetcher,
     models: crate::models::ModelStore,
+    /// The model registry (tolerance rules).
+    registry: crate::bindings::ModelRegistry::ModelRegistryInstance<alloy::providers::DynProvider>,
     inputs: tokio::sync::Mutex<Fifo<String, Fetched>>,
     computed: tokio::sync::Mutex<Fifo<(u32, [u8; 32]), Computed>>,
     /// Counters for the run's summary.
@@ -636,6 +640,7 @@ impl Rechecker {
             storage,
             http,
             models,
+            registry: c.models.clone(),
             inputs: tokio::sync::Mutex::new(Fifo::new(64)),
             computed: tokio::sync::Mutex::new(Fifo::new(256)),
             stats: std::sync::Mutex::default(),
@@ -734,6 +739,7 @@ impl Rechecker {
             // Stored as the digest; the task's hash is derived per task below.
             result_hash: att.digest,
             result_sha256: att.result_sha256,
+            sketch: att.sketch,
             working: working.map(Arc::new),
         };
         self.computed
@@ -856,8 +862,20 @@ impl Rechecker {
                 value,
             })
         };
-        let Some(consensus) = t.consensus else {
-            return (checks::skip("recompute", "no consensus hash"), None);
+        // The hash to reproduce: the consensus one, or in a tolerant settlement the one the
+        // representative committed.
+        let consensus = match (t.consensus, &t.tolerant) {
+            (Some(c), _) => c,
+            (None, Some(o)) => match t.commits.iter().find(|(w, _)| *w == o.representative) {
+                Some((_, h)) => *h,
+                None => {
+                    return (
+                        checks::skip("recompute", "the representative's commit is missing"),
+                        None,
+                    )
+                }
+            },
+            (None, None) => return (checks::skip("recompute", "no consensus hash"), None),
         };
         let seg = match self.models.get(t.model_id).await {
             Ok(s) => s,
@@ -961,6 +979,42 @@ impl Rechecker {
                 ),
                 c.working,
             );
+        }
+        // A tolerant settlement: the auditor's own result must agree with the representative's
+        // within the model's rule, as a member's would.
+        if let Some(o) = &t.tolerant {
+            let rep = t.sketches.iter().find(|s| s.worker == o.representative);
+            let tol = self.registry.toleranceOf(t.model_id).call().await;
+            if let (Some(rep), Ok(tol)) = (rep, tol) {
+                let (a, b) = (
+                    maskoracle_inference::sketch::Sketch::decode(&rep.sketch),
+                    maskoracle_inference::sketch::Sketch::decode(&c.sketch),
+                );
+                if let (Some(a), Some(b), true) = (a, b, tol.set) {
+                    let rule = crate::worker::tolerant::tolerance_of(&tol.tolerance);
+                    match maskoracle_inference::sketch::compare(&a, &b, &rule) {
+                        Ok(d) => {
+                            e(
+                                "distance of the recomputed sketch to the representative's",
+                                format!("{:.3} of the tolerance", d as f64 / 1e6),
+                            );
+                            return (
+                                checks::decided(
+                                    "recompute",
+                                    Verdict::Pass,
+                                    "the recomputed result agrees with the representative's within the model's tolerance".into(),
+                                    ev,
+                                ),
+                                c.working,
+                            );
+                        }
+                        Err(why) => e(
+                            "recomputed sketch against the representative's",
+                            format!("outside the tolerance: {why:?}"),
+                        ),
+                    }
+                }
+            }
         }
         // A mismatch: tell a changed input from lying workers where the result allows it.
         let recorded_input = parsed.map(|r| r.input_sha256);

@@ -1467,6 +1467,22 @@ impl Worker {
                         tracing::debug!(target: "maskoracle::worker", task = %id, "draw not needed");
                         pause = None;
                     }
+                    (
+                        TxKind::Finalize,
+                        Some(
+                            err @ (H::TaskHubSummaryContradictsSketch(_)
+                            | H::TaskHubToleranceQuorumNotReached(_)
+                            | H::TaskHubSealMismatch(_)
+                            | H::TaskHubOpeningCount(_)
+                            | H::TaskHubInvalidRepresentative(_)),
+                        ),
+                        _,
+                    ) => {
+                        // The hub disagrees with this keeper's tolerant settlement: the same
+                        // answer comes back until something changes (a reveal, the deadline).
+                        tracing::warn!(target: "maskoracle::worker", task = %id, error = ?err, "tolerant settlement refused; looking again in 30 s");
+                        pause = Some(Duration::from_secs(30));
+                    }
                     (_, Some(err), _) => {
                         tracing::info!(target: "maskoracle::worker", task = %id, action = ?kind, error = ?err, "transaction not needed or too late");
                     }
