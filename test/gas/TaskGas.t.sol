@@ -6,6 +6,7 @@ import {Vm} from "forge-std/Vm.sol";
 import {ITaskHub} from "../../contracts/interfaces/ITaskHub.sol";
 import {ResultHash} from "../../contracts/libraries/ResultHash.sol";
 import {Fixture} from "../utils/Fixture.sol";
+import {SKETCH_HASH} from "../utils/Sketches.sol";
 
 /// @notice Gas of one complete task (request + R commits + R reveals, finalize folded into the last
 /// reveal), each call measured as its own transaction would be: every contract's storage is cooled
@@ -73,15 +74,19 @@ contract TaskGasTest is Fixture {
         for (uint256 i; i < q; ++i) {
             uint256 g = _tx(
                 ws[i],
-                abi.encodeCall(ITaskHub.commit, (taskId, rh, h, ResultHash.resultSeal(ws[i], taskId, d)))
+                abi.encodeCall(
+                    ITaskHub.commit, (taskId, rh, h, ResultHash.resultSeal(ws[i], taskId, d, SKETCH_HASH))
+                )
             );
             c.intrinsic += _lastIntrinsic;
             if (i == 0) c.commitFirst = g;
             else c.commitOther += g;
         }
         for (uint256 i; i < q; ++i) {
-            uint256 g =
-                _tx(ws[i], abi.encodeCall(ITaskHub.reveal, (taskId, sha, i == 0 ? summary : bytes(""))));
+            uint256 g = _tx(
+                ws[i],
+                abi.encodeCall(ITaskHub.reveal, (taskId, sha, SKETCH_HASH, i == 0 ? summary : bytes("")))
+            );
             c.intrinsic += _lastIntrinsic;
             if (i + 1 == q) c.revealLast = g;
             else c.revealOther += g;

@@ -10,6 +10,7 @@ import {TaskHub} from "../../../contracts/TaskHub.sol";
 import {Detection, Summary} from "../../../contracts/types/Summary.sol";
 import {WorkerRegistry} from "../../../contracts/WorkerRegistry.sol";
 import {CountingConsumer} from "../../mocks/HostileConsumers.sol";
+import {SKETCH_HASH} from "../../utils/Sketches.sol";
 
 /// @notice Drives random sequences of deposit, withdraw, stake, unstake, opt-in/out, request, commit,
 /// reveal, finalize, expire and time warps, with bounded inputs so that most calls make progress.
@@ -186,7 +187,7 @@ contract ProtocolHandler is Test {
             id,
             RequestHashSlot.read(address(hub), id),
             ResultHash.resultHash(id, d),
-            ResultHash.resultSeal(w, id, d)
+            ResultHash.resultSeal(w, id, d, SKETCH_HASH)
         );
         ghostVariant[id][w] = variant;
         ++calls["commit"];
@@ -200,7 +201,7 @@ contract ProtocolHandler is Test {
         uint256 variant = ghostVariant[id][w];
         if (variant == 0) variant = 1;
         vm.prank(w);
-        hub.reveal(id, _sha(variant), _summary(variant));
+        hub.reveal(id, _sha(variant), SKETCH_HASH, _summary(variant));
         ++calls["reveal"];
         _record(id);
     }
@@ -255,7 +256,7 @@ contract ProtocolHandler is Test {
                         id,
                         RequestHashSlot.read(address(hub), id),
                         ResultHash.resultHash(id, d),
-                        ResultHash.resultSeal(w, id, d)
+                        ResultHash.resultSeal(w, id, d, SKETCH_HASH)
                     );
                     ghostVariant[id][w] = 1;
                 }
@@ -283,7 +284,7 @@ contract ProtocolHandler is Test {
             } else {
                 uint256 v = ghostVariant[id][w];
                 vm.prank(w);
-                hub.reveal(id, _sha(v), _summary(v));
+                hub.reveal(id, _sha(v), SKETCH_HASH, _summary(v));
             }
         }
         ++calls["advance"];
