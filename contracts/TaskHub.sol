@@ -796,9 +796,16 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     }
 
     /// @dev What a commit stores: the first 11 bytes of keccak256(abi.encode(resultHash, resultSeal)).
-    /// 88 bits suffice: the committer gets one try, fixed before the digest is public.
+    /// 88 bits suffice: the committer gets one try, fixed before the digest is public. The same as
+    /// ResultHash.commitment (which the judge uses), written here so that the exact path makes no call.
     function _commitment(bytes32 resultHash, bytes32 resultSeal) private pure returns (bytes11) {
-        return ResultHash.commitment(resultHash, resultSeal);
+        bytes32 h;
+        assembly ("memory-safe") {
+            mstore(0x00, resultHash)
+            mstore(0x20, resultSeal)
+            h := keccak256(0x00, 0x40)
+        }
+        return bytes11(h);
     }
 
     /// @dev `ipfs://` or `https://` followed by at least one byte, at most MAX_INPUT_BYTES in all; each

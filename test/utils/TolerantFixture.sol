@@ -130,7 +130,7 @@ abstract contract TolerantFixture is Fixture {
         Sketches.Result memory b = Sketches.base(count);
         rs = new Sketches.Result[](n);
         for (uint256 i; i < n; ++i) {
-            rs[i] = Sketches.noisy(b, seed + i);
+            rs[i] = Sketches.noisy(b, uint256(keccak256(abi.encode(seed, i))));
         }
     }
 
