@@ -59,6 +59,9 @@ contract SketchJudge {
         if (t.reveals < t.commits && block.timestamp <= t.revealDeadline) {
             revert ITaskHub.TaskHubSketchesPending(taskId, t.reveals, t.commits);
         }
+        if (openings.length != t.reveals) {
+            revert ITaskHub.TaskHubOpeningCount(taskId, openings.length, t.reveals);
+        }
         ITaskHub.Contribution[] memory cs = hub.contributions(taskId);
         uint256[] memory slotOf = _openingSlots(taskId, cs, openings);
         if (representative >= openings.length) {
@@ -141,8 +144,8 @@ contract SketchJudge {
         }
     }
 
-    /// @dev The slot of each opening: one per Revealed contribution, in slot order, each opening its
-    /// worker's commitment.
+    /// @dev The slot of each opening: one per Revealed contribution (as many as the task counts), in
+    /// slot order, each opening its worker's commitment.
     function _openingSlots(
         uint256 taskId,
         ITaskHub.Contribution[] memory cs,
@@ -154,7 +157,6 @@ contract SketchJudge {
         for (uint256 i; i < cs.length; ++i) {
             if (cs[i].state != ITaskHub.ContributionState.Revealed) continue;
             address w = cs[i].worker;
-            if (k == n) revert ITaskHub.TaskHubOpeningCount(taskId, n, k + 1);
             ITaskHub.Opening memory o = openings[k];
             bytes11 opened =
                 ResultHash.commitmentOf(taskId, w, o.summaryHash, o.resultSha256, keccak256(o.sketch));
@@ -162,7 +164,6 @@ contract SketchJudge {
             slotOf[k] = i;
             ++k;
         }
-        if (k != n) revert ITaskHub.TaskHubOpeningCount(taskId, n, k);
     }
 
     /// @dev Over the openings: the members (the representative and every sketch with
