@@ -246,7 +246,8 @@ interface ITaskHub {
         uint256 fee
     );
     /// @dev The task expired: `refund` (reward + fee) went to the requester; `slashed` (non-revealing
-    /// committers after consensus) went to the reserve.
+    /// committers after consensus, or committers who revealed no sketch in a reconciliation) went to the
+    /// reserve.
     event TaskExpired(uint256 indexed taskId, WaitReason reason, uint256 refund, uint256 slashed);
     /// @dev The first sketch of a task was revealed: the reconciliation is open. `why`: how commits closed
     /// (NoQuorumPossible or CommitDeadlinePassed).
