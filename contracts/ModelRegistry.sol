@@ -2,9 +2,11 @@
 pragma solidity 0.8.30;
 
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
+import {Tolerance} from "./types/Tolerance.sol";
 
 /// @title ModelRegistry
-/// @notice Registered segmentation models: immutable artifact fields, a publisher-set fee, retirement.
+/// @notice Registered segmentation models: immutable artifact fields and tolerance rule, a publisher-set
+/// fee, retirement.
 contract ModelRegistry is IModelRegistry {
     /*//////////////////////////////////////////////////////////////
                                 CONSTANTS
@@ -12,6 +14,8 @@ contract ModelRegistry is IModelRegistry {
 
     /// @notice Longest accepted CID text, in bytes.
     uint256 public constant MAX_CID_BYTES = 256;
+    /// @dev Largest tolerance in basis points (a score is at most 10,000).
+    uint256 private constant MAX_BPS = 10_000;
 
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
@@ -20,6 +24,8 @@ contract ModelRegistry is IModelRegistry {
     mapping(uint32 modelId => Model) private _models;
     mapping(uint32 modelId => string) private _cids;
     uint32 private _modelCount;
+    /// @dev Tolerance rule per model (one slot); all zero for none (a set one has a nonzero field).
+    mapping(uint32 modelId => Tolerance) private _tolerances;
 
     /*//////////////////////////////////////////////////////////////
                               PUBLIC WRITES
@@ -30,16 +36,27 @@ contract ModelRegistry is IModelRegistry {
         external
         returns (uint32 modelId)
     {
-        if (bytes(cid).length == 0 || bytes(cid).length > MAX_CID_BYTES) {
-            revert ModelRegistryInvalidCid(bytes(cid).length);
+        modelId = _register(cid, modelSha256, kind, fee);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function registerWithTolerance(
+        string calldata cid,
+        bytes32 modelSha256,
+        uint8 kind,
+        uint96 fee,
+        Tolerance calldata tolerance
+    ) external returns (uint32 modelId) {
+        if (tolerance.scoreBps > MAX_BPS) {
+            revert ModelRegistryToleranceBpsTooHigh(tolerance.scoreBps);
         }
-        if (modelSha256 == bytes32(0)) revert ModelRegistryZeroSha256();
-        if (kind > 1) revert ModelRegistryInvalidKind(kind);
-        modelId = ++_modelCount;
-        _models[modelId] =
-            Model({publisher: msg.sender, kind: kind, retired: false, fee: fee, sha256: modelSha256});
-        _cids[modelId] = cid;
-        emit ModelRegistered(modelId, msg.sender, modelSha256, kind, fee, cid);
+        if (tolerance.thresholdBps > MAX_BPS) {
+            revert ModelRegistryToleranceBpsTooHigh(tolerance.thresholdBps);
+        }
+        if (!_isSet(tolerance)) revert ModelRegistryToleranceEmpty();
+        modelId = _register(cid, modelSha256, kind, fee);
+        _tolerances[modelId] = tolerance;
+        emit ModelToleranceSet(modelId, tolerance);
     }
 
     /// @inheritdoc IModelRegistry
@@ -72,6 +89,12 @@ contract ModelRegistry is IModelRegistry {
     function cidOf(uint32 modelId) external view returns (string memory) {
         if (_models[modelId].publisher == address(0)) revert ModelRegistryUnknownModel(modelId);
         return _cids[modelId];
+    }
+
+    /// @inheritdoc IModelRegistry
+    function toleranceOf(uint32 modelId) external view returns (bool set, Tolerance memory tolerance) {
+        tolerance = _tolerances[modelId];
+        set = _isSet(tolerance);
     }
 
     /// @inheritdoc IModelRegistry
@@ -108,6 +131,28 @@ contract ModelRegistry is IModelRegistry {
     /*//////////////////////////////////////////////////////////////
                                 INTERNAL
     //////////////////////////////////////////////////////////////*/
+
+    function _register(string calldata cid, bytes32 modelSha256, uint8 kind, uint96 fee)
+        private
+        returns (uint32 modelId)
+    {
+        if (bytes(cid).length == 0 || bytes(cid).length > MAX_CID_BYTES) {
+            revert ModelRegistryInvalidCid(bytes(cid).length);
+        }
+        if (modelSha256 == bytes32(0)) revert ModelRegistryZeroSha256();
+        if (kind > 1) revert ModelRegistryInvalidKind(kind);
+        modelId = ++_modelCount;
+        _models[modelId] =
+            Model({publisher: msg.sender, kind: kind, retired: false, fee: fee, sha256: modelSha256});
+        _cids[modelId] = cid;
+        emit ModelRegistered(modelId, msg.sender, modelSha256, kind, fee, cid);
+    }
+
+    /// @dev A tolerance is set when any of its fields is nonzero.
+    function _isSet(Tolerance memory t) private pure returns (bool) {
+        return t.scoreBps != 0 || t.boxCells != 0 || t.areaCells != 0 || t.areaPpm != 0
+            || t.centroid16ths != 0 || t.thresholdBps != 0 || t.smallArea != 0;
+    }
 
     function _publisherModel(uint32 modelId) private view returns (Model storage m) {
         m = _models[modelId];

@@ -10,6 +10,8 @@ import {ISegmentationConsumer} from "./interfaces/ISegmentationConsumer.sol";
 import {ITaskHub} from "./interfaces/ITaskHub.sol";
 import {IWorkerRegistry} from "./interfaces/IWorkerRegistry.sol";
 import {ResultHash} from "./libraries/ResultHash.sol";
+import {SketchRule} from "./libraries/SketchRule.sol";
+import {SketchJudge} from "./SketchJudge.sol";
 
 /// @title TaskHub
 /// @notice Balances, escrow and the task lifecycle of MaskOracle: request, lazy stake-weighted draw,
@@ -22,6 +24,9 @@ import {ResultHash} from "./libraries/ResultHash.sol";
 /// Commits stay open until all R drawn workers committed or the commit deadline: a drawn worker that
 /// delivers in time is paid when right, whatever the others' speed; reveals open only then, so no
 /// digest is public while commits are open (a copied result hash cannot be opened, and is slashed).
+/// For a model with a tolerance rule, a task whose commits close without Q equal hashes is reconciled
+/// instead of expiring: committers reveal the sketch their seal bound (revealSketch), and anyone settles
+/// it on a representative and the revealed sketches that agree with its one (settleTolerant).
 contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -38,6 +43,9 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     /// @notice Seconds past the reveal deadline after which a settlement that cannot give the callback
     /// its gas (a chain whose transaction gas limit is below the budget) settles without it (Skipped).
     uint256 public constant CALLBACK_GRACE = 1 days;
+    /// @notice Seconds past the reveal deadline during which a reconciled task with Q or more revealed
+    /// sketches can only be settled (settleTolerant), not expired: a settlement has priority.
+    uint256 public constant SETTLE_GRACE = 1 hours;
     /// @notice Largest callback gas limit.
     uint256 public constant MAX_CALLBACK_GAS = 5_000_000;
     /// @notice Gas kept back around the callback: the call's own cost and the bookkeeping after it.
@@ -55,6 +63,8 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     IWorkerRegistry public immutable workerRegistry;
     /// @notice Where each task's draw randomness comes from; fixed for the hub's life.
     IRandomnessSource public immutable randomness;
+    /// @notice The pure sketch comparisons of tolerant settlements, created by this hub's constructor.
+    SketchJudge public immutable sketchJudge;
     /// @dev Copy of workerRegistry.taskStake().
     uint256 private immutable _taskStake;
     /// @dev Copy of randomness.needsRequest(): whether request calls randomness.requestSeed.
@@ -105,6 +115,7 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         randomness = randomness_;
         _taskStake = workerRegistry_.taskStake();
         _requestSeeds = randomness_.needsRequest();
+        sketchJudge = new SketchJudge(modelRegistry_);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -208,7 +219,10 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc ITaskHub
-    function reveal(uint256 taskId, bytes32 resultSha256, bytes calldata summary) external nonReentrant {
+    function reveal(uint256 taskId, bytes32 resultSha256, bytes32 sketchHash, bytes calldata summary)
+        external
+        nonReentrant
+    {
         Task storage t = _tasks[taskId];
         if (_quorumAtDeadline(t)) {
             // Commits closed at the deadline with a quorum: reveals open now.
@@ -238,7 +252,7 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
             summaryHash = _laterSummaryHash(taskId, t, rec, summary, last);
             winning = ResultHash.resultHash(taskId, ResultHash.digest(summaryHash, recordedSha));
         }
-        _checkOpening(taskId, winning, c.commitment, summaryHash, resultSha256);
+        _checkOpening(taskId, winning, c.commitment, summaryHash, resultSha256, sketchHash);
 
         c.state = ContributionState.Revealed;
         t.reveals = uint8(reveals + 1);
@@ -266,6 +280,68 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         _finalize(taskId, t, rec.hashOrSha, summary);
     }
 
+    /// @inheritdoc ITaskHub
+    function revealSketch(uint256 taskId, bytes32 summaryHash, bytes32 resultSha256, bytes calldata sketch)
+        external
+        nonReentrant
+    {
+        Task storage t = _tasks[taskId];
+        TaskStatus st = t.status;
+        if (st == TaskStatus.Requested) {
+            WaitReason why = _closedWithoutQuorum(t);
+            if (why == WaitReason.None) revert TaskHubNotReconcilable(taskId, _reason(taskId, t, false));
+            if (!_hasTolerance(t.modelId)) revert TaskHubNoTolerance(taskId, t.modelId);
+            t.status = TaskStatus.Reconciling;
+            emit ReconciliationOpened(taskId, why);
+        } else {
+            _requireStatus(taskId, st, TaskStatus.Reconciling);
+        }
+        if (block.timestamp > t.revealDeadline) revert TaskHubRevealDeadlinePassed(taskId, t.revealDeadline);
+        mapping(uint256 => Contribution) storage cs = _contributions[taskId];
+        Contribution storage c = cs[_slotOf(cs, t.replication, taskId, msg.sender)];
+        if (c.state != ContributionState.Committed) revert TaskHubNotCommitted(taskId, msg.sender);
+        SketchRule.checkFormat(sketch);
+        // The seal bound this sketch at commit time: another worker's sketch does not open it.
+        if (
+            ResultHash.commitmentOf(taskId, msg.sender, summaryHash, resultSha256, keccak256(sketch))
+                != c.commitment
+        ) {
+            revert TaskHubSealMismatch(taskId, msg.sender);
+        }
+        c.state = ContributionState.Revealed;
+        t.reveals += 1;
+        emit SketchRevealed(taskId, msg.sender, summaryHash, resultSha256, sketch);
+    }
+
+    // As in `expire`: after the registry's release only the callback outcome is written, and every entry
+    // point is nonReentrant.
+    // slither-disable-start reentrancy-no-eth
+    /// @inheritdoc ITaskHub
+    /// @dev The judge reads the openings and the summary from this call's own arguments (msg.data),
+    /// checks them against the commitments and returns its verdict over slots, or reverts with this
+    /// hub's errors (bubbled).
+    function settleTolerant(uint256 taskId, uint256, Opening[] calldata, bytes calldata summary)
+        external
+        nonReentrant
+    {
+        Task storage t = _tasks[taskId];
+        _requireStatus(taskId, t.status, TaskStatus.Reconciling);
+        uint8 status = ResultHash.validateSummary(summary);
+        SketchJudge.Verdict memory v = sketchJudge.verdict(msg.data[4:]);
+
+        t.status = TaskStatus.Finalized;
+        Record storage rec = _records[taskId];
+        rec.hashOrSha = v.resultSha256;
+        rec.summaryHash = v.summaryHash;
+        emit ResultRecorded(taskId, v.resultSha256, status, summary);
+        emit TaskSettledTolerant(taskId, v.representative, v.members, v.slashedOutliers);
+        _payout(taskId, t, v.members, v.slashCount * _taskStake);
+        workerRegistry.release(taskId, v.locked, v.slashMask);
+        _callback(taskId, t, true, v.resultSha256, summary);
+    }
+
+    // slither-disable-end reentrancy-no-eth
+
     // The only write after the registry call is the callback outcome, which exists only after the
     // consumer call; every entry point is nonReentrant (docs/slither.md).
     // slither-disable-start reentrancy-no-eth
@@ -274,17 +350,25 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         Task storage t = _tasks[taskId];
         TaskStatus st = t.status;
         if (st == TaskStatus.None) revert TaskHubUnknownTask(taskId);
-        if (st != TaskStatus.Requested && st != TaskStatus.Revealing) revert TaskHubWrongStatus(taskId, st);
+        if (st != TaskStatus.Requested && st != TaskStatus.Revealing && st != TaskStatus.Reconciling) {
+            revert TaskHubWrongStatus(taskId, st);
+        }
         WaitReason reason = _reason(taskId, t, false);
+        // A reconciliation (AwaitingSketches until the reveal deadline) cannot be cut short; past it, a
+        // task with Q or more sketches waits SETTLE_GRACE more for a settlement.
+        bool reconciled = reason == WaitReason.SketchDeadlinePassed;
         bool expirable = reason == WaitReason.SeedExpired || reason == WaitReason.NoQuorumPossible
             || reason == WaitReason.CommitDeadlinePassed
-            || (reason == WaitReason.RevealDeadlinePassed && t.reveals == 0);
+            || (reason == WaitReason.RevealDeadlinePassed && t.reveals == 0)
+            || (reconciled
+                && (t.reveals < t.quorum || block.timestamp > uint256(t.revealDeadline) + SETTLE_GRACE));
         if (!expirable) revert TaskHubNotExpirable(taskId, reason);
 
         t.status = TaskStatus.Failed;
         // After consensus with no reveal, every committer is a non-revealer or a dissenter: slashed. The
-        // slashed stake goes to the reserve, not to the requester (who chose the reveal window).
-        bool slashCommitted = st == TaskStatus.Revealing || t.leaderCount >= t.quorum;
+        // slashed stake goes to the reserve, not to the requester (who chose the reveal window). A
+        // reconciliation slashes the committers who revealed no sketch and releases the others.
+        bool slashCommitted = reconciled || st == TaskStatus.Revealing || t.leaderCount >= t.quorum;
         (address[] memory workers, uint256 slashMask, uint256 slashCount,) =
             _settlementSets(taskId, t, slashCommitted);
         uint256 slashed = slashCount * _taskStake;
@@ -372,7 +456,9 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     function escrowOf(uint256 taskId) external view returns (uint256) {
         Task storage t = _tasks[taskId];
         TaskStatus st = t.status;
-        if (st != TaskStatus.Requested && st != TaskStatus.Revealing) return 0;
+        if (st != TaskStatus.Requested && st != TaskStatus.Revealing && st != TaskStatus.Reconciling) {
+            return 0;
+        }
         return uint256(t.reward) + t.fee;
     }
 
@@ -487,13 +573,24 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         bytes32 winning,
         bytes11 commitment,
         bytes32 summaryHash,
-        bytes32 resultSha256
+        bytes32 resultSha256,
+        bytes32 sketchHash
     ) private view {
         bytes32 d = ResultHash.digest(summaryHash, resultSha256);
         if (ResultHash.resultHash(taskId, d) != winning) revert TaskHubResultMismatch(taskId);
-        if (_commitment(winning, ResultHash.resultSeal(msg.sender, taskId, d)) != commitment) {
+        if (_commitment(winning, ResultHash.resultSeal(msg.sender, taskId, d, sketchHash)) != commitment) {
             revert TaskHubSealMismatch(taskId, msg.sender);
         }
+    }
+
+    /// @dev How a Requested task's commits closed without Q equal hashes (all R committed, or the deadline
+    /// with at least Q commits), or None when they did not (still open, a quorum, too few commits).
+    function _closedWithoutQuorum(Task storage t) private view returns (WaitReason) {
+        uint256 commits = t.commits;
+        if (t.leaderCount >= t.quorum || commits < t.quorum) return WaitReason.None;
+        if (block.timestamp > t.commitDeadline) return WaitReason.CommitDeadlinePassed;
+        if (commits == t.replication) return WaitReason.NoQuorumPossible;
+        return WaitReason.None;
     }
 
     // slither-disable-start reentrancy-no-eth
@@ -603,6 +700,7 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
         TaskStatus st = t.status;
         if (st == TaskStatus.None) return WaitReason.None;
         if (st == TaskStatus.Finalized || st == TaskStatus.Failed) return WaitReason.Done;
+        if (st == TaskStatus.Reconciling) return _sketchReason(t);
         if (st == TaskStatus.Revealing) {
             return
                 block.timestamp > t.revealDeadline
@@ -616,10 +714,12 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
                     ? WaitReason.RevealDeadlinePassed
                     : WaitReason.AwaitingReveals;
             }
+            if (t.commits >= t.quorum && _hasTolerance(t.modelId)) return _sketchReason(t);
             return WaitReason.CommitDeadlinePassed;
         }
         if (_contributions[taskId][0].worker != address(0)) {
-            return t.commits == t.replication ? WaitReason.NoQuorumPossible : WaitReason.AwaitingCommits;
+            if (t.commits != t.replication) return WaitReason.AwaitingCommits;
+            return _hasTolerance(t.modelId) ? _sketchReason(t) : WaitReason.NoQuorumPossible;
         }
         (IRandomnessSource.SeedStatus ss,) = _seed(taskId, t.requestBlock);
         if (ss == IRandomnessSource.SeedStatus.Pending) return WaitReason.SeedPending;
@@ -629,6 +729,28 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
             if (workers.length < t.replication) return WaitReason.NotEnoughWorkers;
         }
         return WaitReason.AwaitingCommits;
+    }
+
+    /// @dev A reconciliation's reason: sketches until the reveal deadline, then settle or expire.
+    function _sketchReason(Task storage t) private view returns (WaitReason) {
+        return
+            block.timestamp > t.revealDeadline ? WaitReason.SketchDeadlinePassed : WaitReason.AwaitingSketches;
+    }
+
+    /// @dev Whether the model has a tolerance rule (fixed at registration: the answer never changes).
+    function _hasTolerance(uint32 modelId) private view returns (bool set) {
+        // The first word of toleranceOf's answer: a static call to the registry fixed at deployment.
+        IModelRegistry registry = modelRegistry;
+        bytes4 selector = IModelRegistry.toleranceOf.selector;
+        assembly ("memory-safe") {
+            mstore(0x00, selector)
+            mstore(0x04, modelId)
+            if iszero(staticcall(gas(), registry, 0x00, 0x24, 0x00, 0x20)) {
+                returndatacopy(0x00, 0x00, returndatasize())
+                revert(0x00, returndatasize())
+            }
+            set := iszero(iszero(mload(0x00)))
+        }
     }
 
     /// @dev The draw seed: the source's randomness for the task, mixed with the task id.
@@ -674,7 +796,8 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     }
 
     /// @dev What a commit stores: the first 11 bytes of keccak256(abi.encode(resultHash, resultSeal)).
-    /// 88 bits suffice: the committer gets one try, fixed before the digest is public.
+    /// 88 bits suffice: the committer gets one try, fixed before the digest is public. The same as
+    /// ResultHash.commitment (which the judge uses), written here so that the exact path makes no call.
     function _commitment(bytes32 resultHash, bytes32 resultSeal) private pure returns (bytes11) {
         bytes32 h;
         assembly ("memory-safe") {

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
+import {Tolerance} from "../types/Tolerance.sol";
+
 /// @title IModelRegistry
 /// @notice Registry of TorchScript segmentation models, each identified by its IPFS CID and sha256.
 /// The artifact fields of a model are immutable (a new version is a new id); its publisher may change
-/// the fee, which applies to tasks requested afterwards, and may retire it.
+/// the fee, which applies to tasks requested afterwards, and may retire it. A model registered with a
+/// tolerance rule (`registerWithTolerance`, immutable) lets tasks without Q identical results settle on
+/// results that agree within it (the hub's reconciliation, docs/tolerant-consensus.md).
 interface IModelRegistry {
     /// @notice A registered model.
     /// @param publisher Receives the model fee of every finalized task.
@@ -32,11 +36,17 @@ interface IModelRegistry {
     error ModelRegistryNotPublisher(uint32 modelId, address caller);
     /// @dev The model is retired.
     error ModelRegistryModelRetired(uint32 modelId);
+    /// @dev A tolerance in basis points (`scoreBps` or `thresholdBps`) is above 10,000.
+    error ModelRegistryToleranceBpsTooHigh(uint256 bps);
+    /// @dev Every field of the tolerance is zero (register without a tolerance instead).
+    error ModelRegistryToleranceEmpty();
 
     /// @dev A model was registered; everything a worker needs to fetch and check it.
     event ModelRegistered(
         uint32 indexed modelId, address indexed publisher, bytes32 sha256, uint8 kind, uint96 fee, string cid
     );
+    /// @dev The model registered just before (same transaction, ModelRegistered) has a tolerance rule.
+    event ModelToleranceSet(uint32 indexed modelId, Tolerance tolerance);
     /// @dev The publisher changed the fee for tasks requested from now on.
     event ModelFeeChanged(uint32 indexed modelId, uint96 oldFee, uint96 newFee);
     /// @dev The publisher retired the model.
@@ -52,6 +62,18 @@ interface IModelRegistry {
         external
         returns (uint32 modelId);
 
+    /// @notice Registers a model with a tolerance rule, fixed for the model's life: a task on it whose
+    /// commits close without Q identical result hashes may settle on Q or more sketches agreeing within
+    /// it. `register` is this without a tolerance (exact agreement only).
+    /// @param tolerance At least one nonzero field; `scoreBps` and `thresholdBps` at most 10,000.
+    function registerWithTolerance(
+        string calldata cid,
+        bytes32 modelSha256,
+        uint8 kind,
+        uint96 fee,
+        Tolerance calldata tolerance
+    ) external returns (uint32 modelId);
+
     /// @notice Changes the fee of a model; tasks already requested keep the fee they escrowed.
     function setFee(uint32 modelId, uint96 fee) external;
 
@@ -63,6 +85,10 @@ interface IModelRegistry {
 
     /// @notice The model's CID. Reverts for an unknown id.
     function cidOf(uint32 modelId) external view returns (string memory);
+
+    /// @notice The model's tolerance rule: `set` false (and a zero tolerance) for a model registered
+    /// without one, and for an unknown id.
+    function toleranceOf(uint32 modelId) external view returns (bool set, Tolerance memory tolerance);
 
     /// @notice Number of models registered so far (the highest id).
     function modelCount() external view returns (uint32);

@@ -6,18 +6,26 @@ import {IModelRegistry} from "./IModelRegistry.sol";
 
 /// @title ITaskHub
 /// @notice Balances, escrow and the task lifecycle: request, lazy draw, commit, reveal, finalize, expire,
-/// callback. Every task reaches Finalized or Failed by its deadlines, whatever workers and consumers do.
+/// callback, and for models with a tolerance rule the reconciliation of results that agree only within
+/// it (revealSketch, settleTolerant). Every task reaches Finalized or Failed by its deadlines, whatever
+/// workers and consumers do.
 interface ITaskHub {
-    /// @notice Task states: Requested -> Revealing -> Finalized, or -> Failed (expired, refunded).
+    /// @notice Task states: Requested -> Revealing -> Finalized, or -> Failed (expired, refunded); for a
+    /// model with a tolerance whose commits closed without Q equal hashes, Requested -> Reconciling (first
+    /// sketch revealed) -> Finalized (settleTolerant) or Failed. Values are appended, never reordered.
     enum TaskStatus {
         None,
         Requested,
         Revealing,
         Finalized,
-        Failed
+        Failed,
+        Reconciling
     }
 
-    /// @notice Why a task is where it is (see `taskState`).
+    /// @notice Why a task is where it is (see `taskState`). For a model with a tolerance rule,
+    /// NoQuorumPossible and CommitDeadlinePassed with >= Q commits read AwaitingSketches instead (the
+    /// reconciliation: sketches until the reveal deadline, settleTolerant as soon as all committers
+    /// revealed, no expiry before the deadline), then SketchDeadlinePassed. Values are appended.
     enum WaitReason {
         None, // unknown task
         SeedPending, // the randomness is not available yet (seed block not mined, VRF not fulfilled)
@@ -28,7 +36,9 @@ interface ITaskHub {
         CommitDeadlinePassed, // no Q equal hashes by the commit deadline: expirable now
         AwaitingReveals, // commits closed (all R, or the deadline) with Q equal hashes: their committers reveal
         RevealDeadlinePassed, // finalizable (at least one reveal) or expirable (none) now
-        Done // terminal state
+        Done, // terminal state
+        AwaitingSketches, // tolerant model, commits closed without Q equal: committers reveal sketches
+        SketchDeadlinePassed // sketch reveals closed: settleTolerant, or expire (see `expire`)
     }
 
     /// @notice Progress of one drawn worker in one task.
@@ -97,6 +107,14 @@ interface ITaskHub {
         bytes32 resultHash;
         bytes32 summaryHash;
         bytes32 resultSha256;
+    }
+
+    /// @notice A revealed sketch's opening, as `settleTolerant` takes it (one per revealed worker, slot
+    /// order): the two digest inputs and the sketch bytes (SketchRule layout).
+    struct Opening {
+        bytes32 summaryHash;
+        bytes32 resultSha256;
+        bytes sketch;
     }
 
     /// @notice One drawn worker's record in a task.
@@ -173,6 +191,21 @@ interface ITaskHub {
     error TaskHubInsufficientGasForCallback(uint256 gasLeft, uint256 needed);
     /// @dev A constructor address is zero.
     error TaskHubZeroAddress();
+    /// @dev revealSketch on a Requested task whose commits have not closed without a quorum (`reason`:
+    /// still open, or closed with Q equal hashes, or fewer than Q commits at the deadline).
+    error TaskHubNotReconcilable(uint256 taskId, WaitReason reason);
+    /// @dev revealSketch on a task whose model has no tolerance rule (exact agreement only).
+    error TaskHubNoTolerance(uint256 taskId, uint32 modelId);
+    /// @dev settleTolerant before the reveal deadline while some committer has not revealed its sketch.
+    error TaskHubSketchesPending(uint256 taskId, uint256 revealed, uint256 committed);
+    /// @dev settleTolerant got another number of openings than revealed sketches.
+    error TaskHubOpeningCount(uint256 taskId, uint256 given, uint256 revealed);
+    /// @dev settleTolerant's representative is not an index into the openings.
+    error TaskHubInvalidRepresentative(uint256 taskId, uint256 representative);
+    /// @dev The summary's status, count, labels or scores differ from the representative's sketch.
+    error TaskHubSummaryContradictsSketch(uint256 taskId);
+    /// @dev Fewer than Q revealed sketches (the representative's included) agree with the representative's.
+    error TaskHubToleranceQuorumNotReached(uint256 taskId, uint256 members, uint256 quorum);
 
     /// @dev `amount` was credited to `account`'s free balance, paid by `from`.
     event Deposited(address indexed account, address indexed from, uint256 amount);
@@ -213,8 +246,28 @@ interface ITaskHub {
         uint256 fee
     );
     /// @dev The task expired: `refund` (reward + fee) went to the requester; `slashed` (non-revealing
-    /// committers after consensus) went to the reserve.
+    /// committers after consensus, or committers who revealed no sketch in a reconciliation) went to the
+    /// reserve.
     event TaskExpired(uint256 indexed taskId, WaitReason reason, uint256 refund, uint256 slashed);
+    /// @dev The first sketch of a task was revealed: the reconciliation is open. `why`: how commits closed
+    /// (NoQuorumPossible or CommitDeadlinePassed).
+    event ReconciliationOpened(uint256 indexed taskId, WaitReason why);
+    /// @dev A committer opened its commitment with its sketch (only the commitment is stored: the
+    /// opening travels here and in settleTolerant's calldata).
+    event SketchRevealed(
+        uint256 indexed taskId,
+        address indexed worker,
+        bytes32 summaryHash,
+        bytes32 resultSha256,
+        bytes sketch
+    );
+    /// @dev A reconciled task settled on `representative`'s result (ResultRecorded before, TaskFinalized
+    /// after: `members` are its winners, slot order). `slashedOutliers`: revealed workers outside the set
+    /// whose sketch disagrees with every member (slashed; non-revealers are slashed too); other outsiders
+    /// are released unpaid and unslashed.
+    event TaskSettledTolerant(
+        uint256 indexed taskId, address representative, address[] members, address[] slashedOutliers
+    );
     /// @dev Outcome of the callback to the requester.
     event CallbackAttempted(uint256 indexed taskId, address indexed target, CallbackOutcome outcome);
 
@@ -238,22 +291,51 @@ interface ITaskHub {
     /// @param requestHash The task's request hash (TaskRequested event, `requestHashOf`); reverts with
     /// TaskHubRequestHashMismatch when it is not the stored one.
     /// @param resultHash keccak256(abi.encode(taskId, digest)), counted towards the quorum.
-    /// @param resultSeal keccak256(abi.encode(worker, taskId, digest)); only a commitment to it is stored.
+    /// @param resultSeal keccak256(abi.encode(worker, taskId, digest, sketchHash)) with sketchHash =
+    /// keccak256(sketch bytes) (seal v2); only a commitment to it is stored.
     function commit(uint256 taskId, bytes32 requestHash, bytes32 resultHash, bytes32 resultSeal) external;
 
     /// @notice Reveals a winning commit, once commits closed with a quorum (all R committed, or the
     /// commit deadline passed); the last reveal of the winning hash finalizes the task and calls back.
     /// @param resultSha256 sha256 of the canonical result bytes (later revealers: the recorded one).
+    /// @param sketchHash keccak256 of the caller's sketch bytes, as sealed in its commit.
     /// @param summary `abi.encode(Summary)`: required from the first revealer, and from the revealer
     /// whose reveal settles a task that calls a consumer back; otherwise may be empty (checked if given).
-    function reveal(uint256 taskId, bytes32 resultSha256, bytes calldata summary) external;
+    function reveal(uint256 taskId, bytes32 resultSha256, bytes32 sketchHash, bytes calldata summary) external;
+
+    /// @notice Reconciliation (tolerant models only): a committer opens its commitment with its sketch,
+    /// once commits closed without Q equal hashes (all R committed, or the commit deadline with >= Q
+    /// commits), until the reveal deadline. The first call moves the task to Reconciling. Checks
+    /// bytes11(keccak256(abi.encode(resultHash(taskId, digest), resultSeal(worker, taskId, digest,
+    /// keccak256(sketch))))) against the stored commitment, with digest = digest(summaryHash,
+    /// resultSha256), and the sketch's length against its count.
+    function revealSketch(uint256 taskId, bytes32 summaryHash, bytes32 resultSha256, bytes calldata sketch)
+        external;
+
+    /// @notice Settles a Reconciling task (permissionless) once every committer revealed its sketch, or
+    /// after the reveal deadline: the members are the revealed workers whose sketch agrees with the
+    /// representative's under the model's tolerance (SketchRule.compare(representative, other)), the
+    /// representative included; at least Q. Members are paid as winners; non-revealers are slashed, and
+    /// revealed outsiders whose sketch disagrees with every member; other outsiders are released.
+    /// @param representative Index into `openings` of the result to record and deliver.
+    /// @param openings Every revealed sketch's opening, in slot order (checked against the commitments).
+    /// @param summary `abi.encode(Summary)` hashing to the representative's summaryHash, with the status,
+    /// count, labels and scores of its sketch.
+    function settleTolerant(
+        uint256 taskId,
+        uint256 representative,
+        Opening[] calldata openings,
+        bytes calldata summary
+    ) external;
 
     /// @notice After the reveal deadline, settles a task with at least one reveal (permissionless).
     /// @param summary The recorded summary (from the ResultRecorded event); required when the task
     /// calls a consumer back, otherwise may be empty (checked if given).
     function finalize(uint256 taskId, bytes calldata summary) external;
 
-    /// @notice Ends a task that cannot reach a result: refunds the requester in full (permissionless).
+    /// @notice Ends a task that cannot reach a result: refunds the requester in full (permissionless). A
+    /// task awaiting sketches cannot expire before the reveal deadline; with Q or more sketches revealed,
+    /// not before SETTLE_GRACE after it (its committers who revealed none are slashed to the reserve).
     function expire(uint256 taskId) external;
 
     /// @notice The task's stored record.

@@ -8,7 +8,8 @@ import {MAX_STATUS, MAX_SUMMARY_DETECTIONS, STATUS_OK} from "../types/Summary.so
 /// structural check of an ABI-encoded summary.
 /// @dev digest     = keccak256(abi.encode(keccak256(summaryBytes), resultSha256))
 ///      resultHash = keccak256(abi.encode(taskId, digest))
-///      resultSeal = keccak256(abi.encode(worker, taskId, digest))
+///      resultSeal = keccak256(abi.encode(worker, taskId, digest, sketchHash))   (seal v2)
+///      with sketchHash = keccak256(sketch bytes) (the tolerant fallback's sketch, SketchRule).
 library ResultHash {
     /// @dev The summary bytes are not a well-formed `abi.encode(Summary)`.
     error ResultHashMalformedSummary(uint256 length);
@@ -40,16 +41,48 @@ library ResultHash {
         }
     }
 
-    /// @notice The worker-specific seal: proves at reveal time that the worker knew the digest when it
-    /// committed, so a copied `resultHash` cannot be revealed.
-    function resultSeal(address worker, uint256 taskId, bytes32 digest_) internal pure returns (bytes32 s) {
+    /// @notice The worker-specific seal (v2): proves at reveal time that the worker knew the digest when
+    /// it committed, so a copied `resultHash` cannot be revealed, and binds the worker's sketch, so the
+    /// tolerant fallback's sketch was fixed before any result was public. The exact path opens it with
+    /// the sketch hash alone; the fallback with the sketch bytes.
+    function resultSeal(address worker, uint256 taskId, bytes32 digest_, bytes32 sketchHash)
+        internal
+        pure
+        returns (bytes32 s)
+    {
         assembly ("memory-safe") {
             let m := mload(0x40)
             mstore(m, and(worker, 0xffffffffffffffffffffffffffffffffffffffff))
             mstore(add(m, 0x20), taskId)
             mstore(add(m, 0x40), digest_)
-            s := keccak256(m, 0x60)
+            mstore(add(m, 0x60), sketchHash)
+            s := keccak256(m, 0x80)
         }
+    }
+
+    /// @notice What a commit stores: the first 11 bytes of keccak256(abi.encode(resultHash, resultSeal)).
+    /// 88 bits suffice: the committer gets one try, fixed before the digest is public.
+    function commitment(bytes32 resultHash_, bytes32 resultSeal_) internal pure returns (bytes11) {
+        bytes32 h;
+        assembly ("memory-safe") {
+            mstore(0x00, resultHash_)
+            mstore(0x20, resultSeal_)
+            h := keccak256(0x00, 0x40)
+        }
+        return bytes11(h);
+    }
+
+    /// @notice The commitment `worker` made if it committed the result (summaryHash, resultSha256) with
+    /// the sketch of hash `sketchHash`: what a sketch reveal opens.
+    function commitmentOf(
+        uint256 taskId,
+        address worker,
+        bytes32 summaryHash,
+        bytes32 resultSha256,
+        bytes32 sketchHash
+    ) internal pure returns (bytes11) {
+        bytes32 d = digest(summaryHash, resultSha256);
+        return commitment(resultHash(taskId, d), resultSeal(worker, taskId, d, sketchHash));
     }
 
     /// @notice Checks the layout of `abi.encode(Summary)` without decoding it, and returns its status.

@@ -1,28 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
+import {Tolerance} from "../types/Tolerance.sol";
+
 /// @title SketchRule
 /// @notice The tolerance rule of the tolerant consensus (docs/tolerant-consensus.md): whether two
 /// workers' sketches agree, computed exactly as `inference/src/sketch.rs` does (integer distances
-/// in millionths of the tolerance). The hub does not use it yet; the shared vectors
-/// (test/vectors/sketch.json) keep the two implementations equal.
+/// in millionths of the tolerance), and the checks the hub's fallback makes on a sketch (its
+/// format, its consistency with a summary). The shared vectors (test/vectors/sketch.json) keep the
+/// Rust and Solidity rules equal.
 /// @dev Sketch layout, big-endian: status u8 | model_sha256 [32] | input_sha256 [32] | count u8 |
 /// grid_width u16 | grid_height u16, then `count` x { label u16 | score_bps u16 | gx0 gy0 gx1 gy1
-/// u16 | area u32 | cx u32 | cy u32 }.
+/// u16 | area u32 | cx u32 | cy u32 }. One detection is 24 bytes: a single 32-byte load shifted
+/// right by 64 bits holds it whole (label in bits 176..191, score 160..175, the box edges 144..159,
+/// 128..143, 112..127, 96..111, area 64..95, cx 32..63, cy 0..31).
 library SketchRule {
     /// @dev The sketch's length does not match its count, or the count is above MAX_DETECTIONS.
     error SketchRuleMalformed(uint256 length);
-
-    /// @notice The rule's constants, fixed per model version.
-    struct Tolerance {
-        uint16 scoreBps;
-        uint16 boxCells;
-        uint32 areaCells;
-        uint32 areaPpm;
-        uint32 centroid16ths;
-        uint16 thresholdBps;
-        uint32 smallArea;
-    }
 
     uint256 internal constant HEADER_BYTES = 70;
     uint256 internal constant DETECTION_BYTES = 24;
@@ -32,7 +26,15 @@ library SketchRule {
     /// @dev The distance of detections that cannot be matched.
     uint256 internal constant STRUCTURAL = type(uint64).max;
 
-    /// @notice Whether `a` and `b` agree, and then the largest matched distance (else 0).
+    /// @notice Whether `a` and `b` agree, and then the largest matched distance (else 0). Detections of
+    /// `a` are matched in order, each to the closest unused detection of `b` with its label within
+    /// tolerance (the first of equally close ones); an unmatched detection must be exempt (score at
+    /// most `thresholdBps`, or area at most `smallArea`). Reverts with SketchRuleMalformed when either
+    /// sketch's length does not match its count.
+    /// @dev Same results as the field-by-field form (test/utils/SketchRuleReference.sol, held equal by a
+    /// differential fuzz), cheaper: one load per detection, a candidate's fields are abandoned as soon
+    /// as one is past what could still win (past the tolerance, or not closer than the best so far),
+    /// and a partner at distance 0 ends the search (no later one can be closer: the first wins ties).
     function compare(bytes memory a, bytes memory b, Tolerance memory t)
         internal
         pure
@@ -40,108 +42,249 @@ library SketchRule {
     {
         uint256 na = _count(a);
         uint256 nb = _count(b);
-        // Status, model and input sha256 (bytes 0..65) and the grid (66..70) must be equal.
-        if (_read(a, 0, 32) != _read(b, 0, 32) || _read(a, 32, 32) != _read(b, 32, 32)) return (false, 0);
-        if (_read(a, 64, 1) != _read(b, 64, 1) || _read(a, 66, 4) != _read(b, 66, 4)) return (false, 0);
-        uint256 used;
-        for (uint256 i; i < na; ++i) {
-            uint256 oa = HEADER_BYTES + i * DETECTION_BYTES;
-            (uint256 best, uint256 bestJ) = _closest(a, oa, b, nb, used, t);
-            if (best != STRUCTURAL) {
-                used |= 1 << bestJ;
-                if (best > distance) distance = best;
-            } else if (!_exempt(a, oa, t)) {
-                return (false, 0);
+        assembly ("memory-safe") {
+            // The distance of detections x and y (labels equal): the largest field difference in
+            // millionths of its tolerance (a zero tolerance admits no difference; differences are
+            // below 2^32, so no quotient reaches STRUCTURAL), or some value above `limit` as soon as
+            // one field is above it. `tp`: the Tolerance in memory, one word per field. Written out
+            // field by field (no inner calls: each costs more than the arithmetic it wraps).
+            function dist(x, y, limit, tp) -> r {
+                let u
+                let v
+                let d
+                let q
+                let tol := mload(tp)
+                u := and(shr(160, x), 0xffff)
+                v := and(shr(160, y), 0xffff)
+                d := sub(u, v)
+                if lt(u, v) { d := sub(v, u) }
+                if d {
+                    q := 0xffffffffffffffff
+                    if tol { q := div(mul(d, 1000000), tol) }
+                    if gt(q, r) {
+                        r := q
+                        if gt(r, limit) { leave }
+                    }
+                }
+                tol := mload(add(tp, 0x20))
+                u := and(shr(144, x), 0xffff)
+                v := and(shr(144, y), 0xffff)
+                d := sub(u, v)
+                if lt(u, v) { d := sub(v, u) }
+                if d {
+                    q := 0xffffffffffffffff
+                    if tol { q := div(mul(d, 1000000), tol) }
+                    if gt(q, r) {
+                        r := q
+                        if gt(r, limit) { leave }
+                    }
+                }
+                u := and(shr(128, x), 0xffff)
+                v := and(shr(128, y), 0xffff)
+                d := sub(u, v)
+                if lt(u, v) { d := sub(v, u) }
+                if d {
+                    q := 0xffffffffffffffff
+                    if tol { q := div(mul(d, 1000000), tol) }
+                    if gt(q, r) {
+                        r := q
+                        if gt(r, limit) { leave }
+                    }
+                }
+                u := and(shr(112, x), 0xffff)
+                v := and(shr(112, y), 0xffff)
+                d := sub(u, v)
+                if lt(u, v) { d := sub(v, u) }
+                if d {
+                    q := 0xffffffffffffffff
+                    if tol { q := div(mul(d, 1000000), tol) }
+                    if gt(q, r) {
+                        r := q
+                        if gt(r, limit) { leave }
+                    }
+                }
+                u := and(shr(96, x), 0xffff)
+                v := and(shr(96, y), 0xffff)
+                d := sub(u, v)
+                if lt(u, v) { d := sub(v, u) }
+                if d {
+                    q := 0xffffffffffffffff
+                    if tol { q := div(mul(d, 1000000), tol) }
+                    if gt(q, r) {
+                        r := q
+                        if gt(r, limit) { leave }
+                    }
+                }
+                // max(areaCells, max(areaA, areaB) * areaPpm / 1e6)
+                u := and(shr(64, x), 0xffffffff)
+                v := and(shr(64, y), 0xffffffff)
+                tol := v
+                if lt(v, u) { tol := u }
+                tol := div(mul(tol, mload(add(tp, 0x60))), 1000000)
+                q := mload(add(tp, 0x40))
+                if lt(tol, q) { tol := q }
+                d := sub(u, v)
+                if lt(u, v) { d := sub(v, u) }
+                if d {
+                    q := 0xffffffffffffffff
+                    if tol { q := div(mul(d, 1000000), tol) }
+                    if gt(q, r) {
+                        r := q
+                        if gt(r, limit) { leave }
+                    }
+                }
+                tol := mload(add(tp, 0x80))
+                u := and(shr(32, x), 0xffffffff)
+                v := and(shr(32, y), 0xffffffff)
+                d := sub(u, v)
+                if lt(u, v) { d := sub(v, u) }
+                if d {
+                    q := 0xffffffffffffffff
+                    if tol { q := div(mul(d, 1000000), tol) }
+                    if gt(q, r) {
+                        r := q
+                        if gt(r, limit) { leave }
+                    }
+                }
+                u := and(x, 0xffffffff)
+                v := and(y, 0xffffffff)
+                d := sub(u, v)
+                if lt(u, v) { d := sub(v, u) }
+                if d {
+                    q := 0xffffffffffffffff
+                    if tol { q := div(mul(d, 1000000), tol) }
+                    if gt(q, r) {
+                        r := q
+                        if gt(r, limit) { leave }
+                    }
+                }
+            }
+            // A detection that may go unmatched: at the score threshold, or small.
+            function exempt(x, tp) -> e {
+                e := or(
+                    iszero(gt(and(shr(160, x), 0xffff), mload(add(tp, 0xa0)))),
+                    iszero(gt(and(shr(64, x), 0xffffffff), mload(add(tp, 0xc0))))
+                )
+            }
+
+            // The closest unused detection of the sketch at `db` (nb detections) with x's label within
+            // tolerance, the first of equally close ones; best = STRUCTURAL when there is none.
+            function closest(x, db, cntB, used, tp) -> best, bestJ {
+                best := 0xffffffffffffffff
+                let label := shr(176, x)
+                for { let j := 0 } lt(j, cntB) { j := add(j, 1) } {
+                    if and(shr(j, used), 1) { continue }
+                    let y := shr(64, mload(add(db, mul(j, 24))))
+                    if iszero(eq(shr(176, y), label)) { continue }
+                    // A candidate wins when within tolerance and closer than the best so far (which
+                    // is > 0: the search stops at 0), i.e. at most the limit.
+                    let limit := 1000000
+                    if iszero(eq(best, 0xffffffffffffffff)) { limit := sub(best, 1) }
+                    let d := dist(x, y, limit, tp)
+                    if iszero(gt(d, limit)) {
+                        best := d
+                        bestJ := j
+                        if iszero(d) { break }
+                    }
+                }
+            }
+            // Matches every detection at `da` in order; ok false at the first one unmatched and not
+            // exempt. `used`: bit j for each matched detection at `db`.
+            function matchAll(da, cntA, db, cntB, tp) -> ok, used, worst {
+                ok := 1
+                for { let i := 0 } lt(i, cntA) { i := add(i, 1) } {
+                    let x := shr(64, mload(add(da, mul(i, 24))))
+                    let best, bestJ := closest(x, db, cntB, used, tp)
+                    switch eq(best, 0xffffffffffffffff)
+                    case 0 {
+                        used := or(used, shl(bestJ, 1))
+                        if gt(best, worst) { worst := best }
+                    }
+                    default {
+                        if iszero(exempt(x, tp)) {
+                            ok := 0
+                            leave
+                        }
+                    }
+                }
+            }
+            // Whether every unused detection at `db` is exempt.
+            function restExempt(db, cntB, used, tp) -> ok {
+                ok := 1
+                for { let j := 0 } lt(j, cntB) { j := add(j, 1) } {
+                    if iszero(and(shr(j, used), 1)) {
+                        if iszero(exempt(shr(64, mload(add(db, mul(j, 24)))), tp)) {
+                            ok := 0
+                            leave
+                        }
+                    }
+                }
+            }
+
+            // Status and model sha256 (bytes 0..32), input sha256 (32..64), and bytes 64..70 but the
+            // count (65): the rest of the input sha256 and the grid size.
+            agree := and(
+                and(
+                    eq(mload(add(a, 0x20)), mload(add(b, 0x20))),
+                    eq(mload(add(a, 0x40)), mload(add(b, 0x40)))
+                ),
+                eq(
+                    and(shr(208, mload(add(a, 0x60))), 0xff00ffffffff),
+                    and(shr(208, mload(add(b, 0x60))), 0xff00ffffffff)
+                )
+            )
+            if agree {
+                // Detections start at byte 70 of each sketch (0x20 + 70 = 102 past the length word).
+                let ok, used, worst := matchAll(add(a, 102), na, add(b, 102), nb, t)
+                if ok { ok := restExempt(add(b, 102), nb, used, t) }
+                agree := ok
+                if ok { distance := worst }
             }
         }
-        for (uint256 j; j < nb; ++j) {
-            if (used & (1 << j) == 0 && !_exempt(b, HEADER_BYTES + j * DETECTION_BYTES, t)) {
-                return (false, 0);
-            }
-        }
-        return (true, distance);
     }
 
-    /// @dev The closest unused detection of `b` with the label of `a`'s detection at `oa` and within
-    /// tolerance (the first of equally close ones); STRUCTURAL when there is none.
-    function _closest(
-        bytes memory a,
-        uint256 oa,
-        bytes memory b,
-        uint256 nb,
-        uint256 used,
-        Tolerance memory t
-    ) private pure returns (uint256 best, uint256 bestJ) {
-        best = STRUCTURAL;
-        uint256 label = _read(a, oa, 2);
-        for (uint256 j; j < nb; ++j) {
-            if (used & (1 << j) != 0) continue;
-            uint256 ob = HEADER_BYTES + j * DETECTION_BYTES;
-            if (_read(b, ob, 2) != label) continue;
-            uint256 d = _distance(a, oa, b, ob, t);
-            if (d <= WITHIN && d < best) {
-                best = d;
-                bestJ = j;
-            }
-        }
-    }
-
-    function _count(bytes memory s) private pure returns (uint256 n) {
+    /// @notice The detection count of a well-formed sketch in calldata; reverts with
+    /// SketchRuleMalformed when its length does not match its count or the count is above 16.
+    function checkFormat(bytes calldata s) internal pure returns (uint256 n) {
         if (s.length < HEADER_BYTES) revert SketchRuleMalformed(s.length);
-        n = _read(s, 65, 1);
+        n = uint8(s[65]);
         if (n > MAX_DETECTIONS || s.length != HEADER_BYTES + n * DETECTION_BYTES) {
             revert SketchRuleMalformed(s.length);
         }
     }
 
-    /// @dev A detection that may go unmatched: at the score threshold, or small.
-    function _exempt(bytes memory s, uint256 o, Tolerance memory t) private pure returns (bool) {
-        return _read(s, o + 2, 2) <= t.thresholdBps || _read(s, o + 12, 4) <= t.smallArea;
-    }
-
-    /// @dev The largest field difference over its tolerance, in millionths (labels already equal).
-    function _distance(bytes memory a, uint256 oa, bytes memory b, uint256 ob, Tolerance memory t)
-        private
-        pure
-        returns (uint256 worst)
-    {
-        worst = _ratio(_diff(_read(a, oa + 2, 2), _read(b, ob + 2, 2)), t.scoreBps);
-        for (uint256 e; e < 4; ++e) {
-            worst = _max(
-                worst, _ratio(_diff(_read(a, oa + 4 + 2 * e, 2), _read(b, ob + 4 + 2 * e, 2)), t.boxCells)
-            );
-        }
-        uint256 areaA = _read(a, oa + 12, 4);
-        uint256 areaB = _read(b, ob + 12, 4);
-        uint256 relative = _max(areaA, areaB) * t.areaPpm / 1_000_000;
-        worst = _max(worst, _ratio(_diff(areaA, areaB), _max(t.areaCells, relative)));
-        for (uint256 k; k < 2; ++k) {
-            worst = _max(
-                worst,
-                _ratio(_diff(_read(a, oa + 16 + 4 * k, 4), _read(b, ob + 16 + 4 * k, 4)), t.centroid16ths)
-            );
-        }
-    }
-
-    function _ratio(uint256 d, uint256 tol) private pure returns (uint256) {
-        if (d == 0) return 0;
-        if (tol == 0) return STRUCTURAL;
-        uint256 r = d * WITHIN / tol;
-        return r > STRUCTURAL ? STRUCTURAL : r;
-    }
-
-    function _diff(uint256 x, uint256 y) private pure returns (uint256) {
-        return x > y ? x - y : y - x;
-    }
-
-    function _max(uint256 x, uint256 y) private pure returns (uint256) {
-        return x > y ? x : y;
-    }
-
-    /// @dev `len` (1..32) big-endian bytes of `s` at `offset`; the caller keeps it in bounds.
-    function _read(bytes memory s, uint256 offset, uint256 len) private pure returns (uint256 v) {
+    /// @notice Whether a summary (`abi.encode(Summary)`, already checked by ResultHash.validateSummary)
+    /// tells the same as a well-formed sketch: the same status, the same number of detections, and per
+    /// detection, in order, the same label and score. Both take the canonical result's first 16
+    /// detections in canonical order (`Summary::of`, `Sketch::of` in the inference crate).
+    function matchesSummary(bytes memory sketch, bytes calldata summary) internal pure returns (bool ok) {
+        uint256 n = _count(sketch);
         assembly ("memory-safe") {
-            v := shr(sub(256, mul(8, len)), mload(add(add(s, 0x20), offset)))
+            let p := add(sketch, 0x20)
+            // Summary words: 1 status, 5 count, then 7 per detection (label, scoreBps, ...) from word 6.
+            ok := and(
+                eq(shr(248, mload(p)), calldataload(add(summary.offset, 0x20))),
+                eq(n, calldataload(add(summary.offset, 0xa0)))
+            )
+            let dp := add(p, 70)
+            let sp := add(summary.offset, 0xc0)
+            for { let i := 0 } and(ok, lt(i, n)) { i := add(i, 1) } {
+                let x := shr(64, mload(add(dp, mul(i, 24))))
+                let w := add(sp, mul(i, 0xe0))
+                ok := and(
+                    eq(shr(176, x), calldataload(w)),
+                    eq(and(shr(160, x), 0xffff), calldataload(add(w, 0x20)))
+                )
+            }
         }
+    }
+
+    function _count(bytes memory s) private pure returns (uint256 n) {
+        uint256 len = s.length;
+        if (len < HEADER_BYTES) revert SketchRuleMalformed(len);
+        assembly ("memory-safe") {
+            n := byte(0, mload(add(s, 97))) // 0x20 + 65
+        }
+        if (n > MAX_DETECTIONS || len != HEADER_BYTES + n * DETECTION_BYTES) revert SketchRuleMalformed(len);
     }
 }

@@ -5,6 +5,7 @@ import {RequestHashSlot} from "../utils/RequestHashSlot.sol";
 import {ITaskHub} from "../../contracts/interfaces/ITaskHub.sol";
 import {ResultHash} from "../../contracts/libraries/ResultHash.sol";
 import {Fixture} from "../utils/Fixture.sol";
+import {SKETCH_HASH} from "../utils/Sketches.sol";
 
 /// @notice Fuzz tests of every hub function taking amounts, R/Q, windows or bytes.
 contract TaskHubFuzzTest is Fixture {
@@ -139,7 +140,7 @@ contract TaskHubFuzzTest is Fixture {
         address[] memory ws = _drawn(id);
         _commit(ws[0], id, summary, sha);
         vm.prank(ws[0]);
-        try hub.reveal(id, sha, summary) {
+        try hub.reveal(id, sha, SKETCH_HASH, summary) {
             assertEq(uint8(_status(id)), uint8(ITaskHub.TaskStatus.Finalized));
             assertEq(hub.result(id).summaryHash, keccak256(summary));
         } catch {
@@ -169,7 +170,7 @@ contract TaskHubFuzzTest is Fixture {
                 ITaskHub.Contribution[] memory cs = hub.contributions(id);
                 if (cs[i].state != ITaskHub.ContributionState.Committed) continue;
                 vm.prank(ws[i]);
-                try hub.reveal(id, _goodSha(), _goodSummary()) {} catch {}
+                try hub.reveal(id, _goodSha(), SKETCH_HASH, _goodSummary()) {} catch {}
             }
         }
         vm.warp(hub.task(id).revealDeadline + 1);

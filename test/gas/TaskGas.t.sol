@@ -2,18 +2,18 @@
 pragma solidity 0.8.30;
 
 import {console} from "forge-std/console.sol";
-import {Vm} from "forge-std/Vm.sol";
 import {ITaskHub} from "../../contracts/interfaces/ITaskHub.sol";
 import {ResultHash} from "../../contracts/libraries/ResultHash.sol";
 import {Fixture} from "../utils/Fixture.sol";
+import {GasMeter} from "../utils/GasMeter.sol";
+import {SKETCH_HASH} from "../utils/Sketches.sol";
 
 /// @notice Gas of one complete task (request + R commits + R reveals, finalize folded into the last
 /// reveal), each call measured as its own transaction would be: every contract's storage is cooled
 /// before the call (vm.cool), and the intrinsic cost (21,000 + calldata) is added. Steady state: every
 /// account paid already holds a hub balance. No callback (the consumer's own gas is excluded).
-contract TaskGasTest is Fixture {
+contract TaskGasTest is Fixture, GasMeter {
     uint256 internal constant POOL = 10;
-    uint256 internal _lastIntrinsic;
 
     struct Cost {
         uint256 request;
@@ -73,15 +73,19 @@ contract TaskGasTest is Fixture {
         for (uint256 i; i < q; ++i) {
             uint256 g = _tx(
                 ws[i],
-                abi.encodeCall(ITaskHub.commit, (taskId, rh, h, ResultHash.resultSeal(ws[i], taskId, d)))
+                abi.encodeCall(
+                    ITaskHub.commit, (taskId, rh, h, ResultHash.resultSeal(ws[i], taskId, d, SKETCH_HASH))
+                )
             );
             c.intrinsic += _lastIntrinsic;
             if (i == 0) c.commitFirst = g;
             else c.commitOther += g;
         }
         for (uint256 i; i < q; ++i) {
-            uint256 g =
-                _tx(ws[i], abi.encodeCall(ITaskHub.reveal, (taskId, sha, i == 0 ? summary : bytes(""))));
+            uint256 g = _tx(
+                ws[i],
+                abi.encodeCall(ITaskHub.reveal, (taskId, sha, SKETCH_HASH, i == 0 ? summary : bytes("")))
+            );
             c.intrinsic += _lastIntrinsic;
             if (i + 1 == q) c.revealLast = g;
             else c.revealOther += g;
@@ -89,29 +93,14 @@ contract TaskGasTest is Fixture {
         assertEq(uint8(_status(taskId)), uint8(ITaskHub.TaskStatus.Finalized));
     }
 
-    /// @dev Runs one call as `from` with all storage cold; returns execution gas (net of the capped
-    /// refund) plus intrinsic gas.
-    function _tx(address from, bytes memory data) internal returns (uint256) {
-        _lastIntrinsic = _intrinsic(data);
-        vm.cool(address(hub));
-        vm.cool(address(registry));
-        vm.cool(address(models));
-        vm.cool(address(token));
-        vm.prank(from);
-        (bool ok,) = address(hub).call(data);
-        assertTrue(ok, "measured call reverted");
-        Vm.Gas memory g = vm.lastCallGas();
-        uint256 used = g.gasTotalUsed + _intrinsic(data);
-        uint256 refunded = g.gasRefunded > 0 ? uint256(int256(g.gasRefunded)) : 0;
-        uint256 refund = refunded < used / 5 ? refunded : used / 5;
-        return used - refund;
+    function _cooled() internal view override returns (address[] memory cold) {
+        cold = new address[](4);
+        (cold[0], cold[1], cold[2], cold[3]) =
+        (address(hub), address(registry), address(models), address(token));
     }
 
-    function _intrinsic(bytes memory data) internal pure returns (uint256 gas) {
-        gas = 21_000;
-        for (uint256 i; i < data.length; ++i) {
-            gas += data[i] == 0 ? 4 : 16;
-        }
+    function _tx(address from, bytes memory data) internal returns (uint256) {
+        return _txTo(address(hub), from, data);
     }
 
     function _report(string memory label, Cost memory c, uint256 q) internal pure returns (uint256 total) {

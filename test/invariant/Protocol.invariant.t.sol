@@ -5,6 +5,7 @@ import {console} from "forge-std/console.sol";
 import {ITaskHub} from "../../contracts/interfaces/ITaskHub.sol";
 import {IWorkerRegistry} from "../../contracts/interfaces/IWorkerRegistry.sol";
 import {Fixture} from "../utils/Fixture.sol";
+import {Sketches} from "../utils/Sketches.sol";
 import {ProtocolHandler} from "./handlers/ProtocolHandler.sol";
 
 /// @notice Protocol invariants under random sequences of every user action and time warps.
@@ -13,7 +14,11 @@ contract ProtocolInvariantTest is Fixture {
 
     function setUp() public override {
         super.setUp();
-        handler = new ProtocolHandler(hub, registry, token, modelId, publisher);
+        vm.prank(publisher);
+        uint32 tolerantId = models.registerWithTolerance(
+            MODEL_CID, keccak256("tolerant model.pt"), 0, FEE, Sketches.tolerance()
+        );
+        handler = new ProtocolHandler(hub, registry, token, modelId, tolerantId, publisher);
         // Start with staked, opted-in workers so tasks get drawn.
         for (uint256 i; i < handler.workerCount(); ++i) {
             address w = handler.workers(i);
@@ -22,6 +27,7 @@ contract ProtocolInvariantTest is Fixture {
             token.approve(address(registry), WORKER_STAKE);
             registry.stake(WORKER_STAKE);
             registry.optIn(modelId);
+            registry.optIn(tolerantId);
             vm.stopPrank();
         }
         _fund(handler.requesters(0), 10_000e18);
@@ -48,14 +54,33 @@ contract ProtocolInvariantTest is Fixture {
         _drawNeverMoves();
     }
 
+    /// @notice The handler reaches the fallback: a tolerant task with three different results (two
+    /// agreeing within the tolerance, one tampered) is reconciled and settled, and every invariant holds.
+    function test_Handler_DrivesTheFallback() public {
+        handler.request(0, 3, 2, 2); // an even reward: the tolerant model
+        uint256 id = hub.taskCount();
+        vm.roll(block.number + 2);
+        handler.commit(id - 1, 1); // variant 1
+        handler.commit(id - 1, 5); // variant 2: noise
+        handler.commit(id - 1, 11); // variant 3: tampered
+        (ITaskHub.TaskStatus st, ITaskHub.WaitReason why) = hub.taskState(id);
+        assertEq(uint8(st), uint8(ITaskHub.TaskStatus.Requested));
+        assertEq(uint8(why), uint8(ITaskHub.WaitReason.AwaitingSketches));
+        for (uint256 i; i < 4 && hub.task(id).status != ITaskHub.TaskStatus.Finalized; ++i) {
+            handler.advance(id - 1);
+        }
+        assertEq(uint8(hub.task(id).status), uint8(ITaskHub.TaskStatus.Finalized), "settled by the fallback");
+        assertLt(hub.task(id).leaderCount, hub.task(id).quorum, "without Q equal hashes");
+        invariant_Protocol();
+    }
+
     /// @notice Once a task's randomness is available, its draw is what it was then, whatever stake,
     /// unstake, top-up and opt-in/out calls came after (H-1).
     function _drawNeverMoves() internal view {
         for (uint256 id = 1; id <= hub.taskCount(); ++id) {
             bytes32 ghost = handler.ghostDraw(id);
             if (ghost == bytes32(0)) continue;
-            ITaskHub.TaskStatus st = hub.task(id).status;
-            if (st != ITaskHub.TaskStatus.Requested && st != ITaskHub.TaskStatus.Revealing) continue;
+            if (!_live(hub.task(id).status)) continue;
             bytes32 now_ = handler.drawPrint(id);
             if (now_ != bytes32(0)) assertEq(now_, ghost, "draw moved after the request");
         }
@@ -89,8 +114,7 @@ contract ProtocolInvariantTest is Fixture {
             address w = handler.workers(i);
             uint256 live;
             for (uint256 id = 1; id <= hub.taskCount(); ++id) {
-                ITaskHub.TaskStatus st = hub.task(id).status;
-                if (st != ITaskHub.TaskStatus.Requested && st != ITaskHub.TaskStatus.Revealing) continue;
+                if (!_live(hub.task(id).status)) continue;
                 ITaskHub.Contribution[] memory cs = hub.contributions(id);
                 for (uint256 k; k < cs.length; ++k) {
                     if (cs[k].worker == w && cs[k].state != ITaskHub.ContributionState.Drawn) ++live;
@@ -127,16 +151,13 @@ contract ProtocolInvariantTest is Fixture {
         uint256 n = hub.taskCount();
         for (uint256 id = 1; id <= n; ++id) {
             ITaskHub.Task memory t = hub.task(id);
-            if (t.status != ITaskHub.TaskStatus.Requested && t.status != ITaskHub.TaskStatus.Revealing) {
-                continue;
-            }
+            if (!_live(t.status)) continue;
             uint256 snap = vm.snapshotState();
-            vm.warp(uint256(t.revealDeadline) + 1);
+            // Past every deadline and the settlement grace: a reconciliation expires too.
+            vm.warp(uint256(t.revealDeadline) + hub.SETTLE_GRACE() + 1);
             vm.prank(makeAddr("keeper"));
             if (t.status == ITaskHub.TaskStatus.Revealing && t.reveals > 0) {
-                ITaskHub.Result memory r = hub.result(id);
-                bytes memory s1 = handler.summaryOf(1);
-                hub.finalize(id, r.summaryHash == keccak256(s1) ? s1 : handler.summaryOf(2));
+                hub.finalize(id, handler.recordedSummary(id));
             } else {
                 hub.expire(id);
             }
@@ -146,6 +167,21 @@ contract ProtocolInvariantTest is Fixture {
             );
             vm.revertToState(snap);
         }
+    }
+
+    /// @dev Tasks finalized without Q equal hashes (settled by the fallback): recorded sha of a variant
+    /// other than the one a quorum could have had is not enough to tell, so count those whose draw has
+    /// fewer than Q equal commits: leaderCount < quorum.
+    function _tolerantFinalized() internal view returns (uint256 n) {
+        for (uint256 id = 1; id <= hub.taskCount(); ++id) {
+            ITaskHub.Task memory t = hub.task(id);
+            if (t.status == ITaskHub.TaskStatus.Finalized && t.leaderCount < t.quorum) ++n;
+        }
+    }
+
+    function _live(ITaskHub.TaskStatus st) internal pure returns (bool) {
+        return st == ITaskHub.TaskStatus.Requested || st == ITaskHub.TaskStatus.Revealing
+            || st == ITaskHub.TaskStatus.Reconciling;
     }
 
     function afterInvariant() external view {
@@ -163,6 +199,9 @@ contract ProtocolInvariantTest is Fixture {
         console.log("commits", handler.calls("commit"));
         console.log("reveals", handler.calls("reveal"));
         console.log("finalizes", handler.calls("finalize"));
+        console.log("sketch reveals", handler.calls("revealSketch"));
+        console.log("tolerant settlements", handler.calls("settleTolerant"));
+        console.log("settled tolerant (events aside: tasks)", _tolerantFinalized());
         console.log("expires", handler.calls("expire"));
         console.log("deposits", handler.calls("deposit"));
         console.log("withdraws", handler.calls("withdraw"));

@@ -115,3 +115,43 @@ contract StoringConsumer is RequestingConsumer {
         shas[taskId] = resultSha256;
     }
 }
+
+/// @notice Re-enters the hub from the callback through one of its entry points (`which`, set before the
+/// request), records whether the hub refused it, and lets nothing propagate.
+contract ReentrantAnyConsumer is RequestingConsumer {
+    uint8 public which;
+    bool public attempted;
+    bool public refused;
+
+    constructor(ITaskHub hub_) RequestingConsumer(hub_) {}
+
+    function setWhich(uint8 w) external {
+        which = w;
+    }
+
+    function _fulfillSegmentation(uint256 taskId, bool, bytes32, bytes calldata summary) internal override {
+        attempted = true;
+        uint8 w = which % 8;
+        bytes memory data;
+        if (w == 0) {
+            data = abi.encodeCall(ITaskHub.settleTolerant, (taskId, 0, new ITaskHub.Opening[](0), summary));
+        } else if (w == 1) {
+            data = abi.encodeCall(ITaskHub.revealSketch, (taskId, bytes32(0), bytes32(0), new bytes(70)));
+        } else if (w == 2) {
+            data = abi.encodeCall(ITaskHub.expire, (taskId));
+        } else if (w == 3) {
+            data = abi.encodeCall(ITaskHub.withdraw, (1));
+        } else if (w == 4) {
+            data = abi.encodeCall(ITaskHub.deposit, (address(this), 1));
+        } else if (w == 5) {
+            data = abi.encodeCall(ITaskHub.finalize, (taskId, summary));
+        } else if (w == 6) {
+            data = abi.encodeCall(ITaskHub.reveal, (taskId, bytes32(0), bytes32(0), summary));
+        } else {
+            data = abi.encodeCall(ITaskHub.draw, (taskId));
+        }
+        (bool ok, bytes memory ret) = address(hub).call(data);
+        // ReentrancyGuardReentrantCall(): the guard refused before anything else ran.
+        refused = !ok && ret.length == 4 && bytes4(ret) == bytes4(keccak256("ReentrancyGuardReentrantCall()"));
+    }
+}

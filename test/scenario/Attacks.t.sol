@@ -7,6 +7,7 @@ import {IWorkerRegistry} from "../../contracts/interfaces/IWorkerRegistry.sol";
 import {ResultHash} from "../../contracts/libraries/ResultHash.sol";
 import {CountingConsumer} from "../mocks/HostileConsumers.sol";
 import {Fixture} from "../utils/Fixture.sol";
+import {SKETCH_HASH} from "../utils/Sketches.sol";
 
 /// @notice The review's attacks (issue 12), each as a scenario against the deployed contracts.
 contract AttacksTest is Fixture {
@@ -241,7 +242,7 @@ contract AttacksTest is Fixture {
             abi.encodeWithSelector(ITaskHub.TaskHubWrongStatus.selector, id, ITaskHub.TaskStatus.Revealing)
         );
         vm.prank(ws[2]);
-        hub.commit(id, rh, ResultHash.resultHash(id, d), ResultHash.resultSeal(ws[2], id, d));
+        hub.commit(id, rh, ResultHash.resultHash(id, d), ResultHash.resultSeal(ws[2], id, d, SKETCH_HASH));
         _reveal(ws[1], id, "", _goodSha());
         assertEq(uint8(_status(id)), uint8(ITaskHub.TaskStatus.Finalized));
         assertEq(hub.balanceOf(ws[2]), 0, "lazy worker paid");
@@ -300,7 +301,7 @@ contract AttacksTest is Fixture {
         address w = _drawn(idB)[0];
         bytes32 d = _digest(_goodSummary(), _goodSha());
         bytes32 h = ResultHash.resultHash(idB, d);
-        bytes32 seal = ResultHash.resultSeal(w, idB, d);
+        bytes32 seal = ResultHash.resultSeal(w, idB, d, SKETCH_HASH);
         vm.expectRevert(
             abi.encodeWithSelector(ITaskHub.TaskHubRequestHashMismatch.selector, idB, hashA, hashB)
         );
@@ -345,7 +346,7 @@ contract AttacksTest is Fixture {
         // The chain's transaction gas limit (here 1,000,000) is below the budget.
         vm.prank(ws[2]);
         vm.expectPartialRevert(ITaskHub.TaskHubInsufficientGasForCallback.selector);
-        hub.reveal{gas: 1_000_000}(id, _goodSha(), _goodSummary());
+        hub.reveal{gas: 1_000_000}(id, _goodSha(), SKETCH_HASH, _goodSummary());
         vm.warp(uint256(hub.task(id).revealDeadline) + 1);
         vm.expectPartialRevert(ITaskHub.TaskHubInsufficientGasForCallback.selector);
         hub.finalize{gas: 1_000_000}(id, _goodSummary());

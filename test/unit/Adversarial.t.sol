@@ -17,6 +17,7 @@ import {
 } from "../mocks/HostileConsumers.sol";
 import {Fixture} from "../utils/Fixture.sol";
 import {Vm} from "forge-std/Vm.sol";
+import {SKETCH_HASH} from "../utils/Sketches.sol";
 
 /// @notice Workers and consumers that misbehave; the protocol's answers.
 contract AdversarialTest is Fixture {
@@ -125,7 +126,7 @@ contract AdversarialTest is Fixture {
         assertFalse(hub.isDrawn(id, outsider));
         bytes32 d = _digest(_goodSummary(), _goodSha());
         bytes32 h = ResultHash.resultHash(id, d);
-        bytes32 seal = ResultHash.resultSeal(outsider, id, d);
+        bytes32 seal = ResultHash.resultSeal(outsider, id, d, SKETCH_HASH);
         vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubNotDrawn.selector, id, outsider));
         vm.prank(outsider);
         hub.commit(id, RequestHashSlot.read(address(hub), id), h, seal);
@@ -287,7 +288,7 @@ contract AdversarialTest is Fixture {
         address[] memory ws = _commitHonest(id, 1);
         vm.prank(ws[0]);
         vm.expectPartialRevert(ITaskHub.TaskHubInsufficientGasForCallback.selector);
-        hub.reveal{gas: 1_000_000}(id, _goodSha(), _goodSummary());
+        hub.reveal{gas: 1_000_000}(id, _goodSha(), SKETCH_HASH, _goodSummary());
         assertEq(uint8(_status(id)), uint8(ITaskHub.TaskStatus.Revealing), "nothing settled");
         // With enough gas the same reveal settles and delivers.
         _reveal(ws[0], id, _goodSummary(), _goodSha());
@@ -356,7 +357,7 @@ contract AdversarialTest is Fixture {
         _reveal(ws[0], id, _goodSummary(), _goodSha());
         vm.prank(ws[1]);
         (bool ok,) = address(hub).call{gas: 8_000_000}(
-            abi.encodeCall(ITaskHub.reveal, (id, _goodSha(), _goodSummary()))
+            abi.encodeCall(ITaskHub.reveal, (id, _goodSha(), SKETCH_HASH, _goodSummary()))
         );
         used = vm.lastCallGas().gasTotalUsed;
         assertTrue(ok, "settlement reverted");

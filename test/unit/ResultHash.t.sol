@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {Test} from "forge-std/Test.sol";
 import {ResultHash} from "../../contracts/libraries/ResultHash.sol";
+import {SketchRule} from "../../contracts/libraries/SketchRule.sol";
 import {Detection, Summary} from "../../contracts/types/Summary.sol";
 
 /// @dev Exposes the library's calldata function.
@@ -30,8 +31,21 @@ contract ResultHashTest is Test {
         assertEq(ResultHash.digest(summaryHash, sha), d, "digest");
         assertEq(keccak256(abi.encode(summaryHash, sha)), d, "digest, abi.encode form");
         assertEq(ResultHash.resultHash(taskId, d), vm.parseJsonBytes32(json, ".resultHash"), "resultHash");
+        // Seal v2 binds the sketch: its bytes and hash come from the vector (the inference crate writes a
+        // real one; the contracts side's stand-in is a header-only placeholder).
+        bytes memory sketch = vm.parseJsonBytes(json, ".sketch");
+        bytes32 sketchHash = vm.parseJsonBytes32(json, ".sketchHash");
+        assertEq(keccak256(sketch), sketchHash, "sketchHash");
+        assertGe(sketch.length, SketchRule.HEADER_BYTES, "sketch header");
         assertEq(
-            ResultHash.resultSeal(worker, taskId, d), vm.parseJsonBytes32(json, ".resultSeal"), "resultSeal"
+            ResultHash.resultSeal(worker, taskId, d, sketchHash),
+            vm.parseJsonBytes32(json, ".resultSeal"),
+            "resultSeal"
+        );
+        assertEq(
+            keccak256(abi.encode(worker, taskId, d, sketchHash)),
+            vm.parseJsonBytes32(json, ".resultSeal"),
+            "resultSeal, abi.encode form"
         );
 
         Summary memory s = abi.decode(summary, (Summary));
@@ -45,8 +59,36 @@ contract ResultHashTest is Test {
     function test_ResultSeal_MatchesAbiEncode() public pure {
         address w = address(0xBEEF);
         bytes32 d = keccak256("d");
-        assertEq(ResultHash.resultSeal(w, 7, d), keccak256(abi.encode(w, uint256(7), d)));
+        bytes32 sk = keccak256("sketch");
+        assertEq(ResultHash.resultSeal(w, 7, d, sk), keccak256(abi.encode(w, uint256(7), d, sk)));
         assertEq(ResultHash.resultHash(7, d), keccak256(abi.encode(uint256(7), d)));
+    }
+
+    function test_Commitment_MatchesAbiEncode() public pure {
+        bytes32 h = keccak256("h");
+        bytes32 s = keccak256("s");
+        assertEq(ResultHash.commitment(h, s), bytes11(keccak256(abi.encode(h, s))));
+        bytes32 sh = keccak256("summary");
+        bytes32 sha = keccak256("sha");
+        bytes32 sk = keccak256("sketch");
+        address w = address(0xBEEF);
+        bytes32 d = keccak256(abi.encode(sh, sha));
+        assertEq(
+            ResultHash.commitmentOf(9, w, sh, sha, sk),
+            bytes11(
+                keccak256(
+                    abi.encode(
+                        keccak256(abi.encode(uint256(9), d)), keccak256(abi.encode(w, uint256(9), d, sk))
+                    )
+                )
+            )
+        );
+    }
+
+    /// @dev A seal of one sketch does not open with another's hash.
+    function testFuzz_ResultSeal_BindsTheSketch(bytes32 d, bytes32 a, bytes32 b) public pure {
+        vm.assume(a != b);
+        assertNotEq(ResultHash.resultSeal(address(1), 1, d, a), ResultHash.resultSeal(address(1), 1, d, b));
     }
 
     function test_ValidateSummary_AcceptsEveryStatus() public view {

@@ -10,6 +10,7 @@ import {IWorkerRegistry} from "../../contracts/interfaces/IWorkerRegistry.sol";
 import {ResultHash} from "../../contracts/libraries/ResultHash.sol";
 import {TaskHub} from "../../contracts/TaskHub.sol";
 import {Fixture} from "../utils/Fixture.sol";
+import {SKETCH_HASH} from "../utils/Sketches.sol";
 
 contract TaskHubTest is Fixture {
     function setUp() public override {
@@ -442,7 +443,7 @@ contract TaskHubTest is Fixture {
         vm.expectRevert(
             abi.encodeWithSelector(ITaskHub.TaskHubWrongStatus.selector, id, ITaskHub.TaskStatus.Requested)
         );
-        hub.reveal(id, _goodSha(), _goodSummary());
+        hub.reveal(id, _goodSha(), SKETCH_HASH, _goodSummary());
     }
 
     function test_Reveal_RevertWhen_DeadlinePassed() public {
@@ -458,7 +459,7 @@ contract TaskHubTest is Fixture {
         uint256 id = _request(3, 2);
         _commitHonest(id, 2);
         vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubNotDrawn.selector, id, address(this)));
-        hub.reveal(id, _goodSha(), _goodSummary());
+        hub.reveal(id, _goodSha(), SKETCH_HASH, _goodSummary());
     }
 
     function test_Reveal_RevertWhen_NotCommitted() public {
@@ -529,7 +530,7 @@ contract TaskHubTest is Fixture {
 
     function test_Reveal_RevertWhen_UnknownTask() public {
         vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubUnknownTask.selector, 3));
-        hub.reveal(3, _goodSha(), _goodSummary());
+        hub.reveal(3, _goodSha(), SKETCH_HASH, _goodSummary());
     }
 
     /*////////////////////////////////////////////////////////////// finalize */

@@ -12,6 +12,7 @@ import {TaskHub} from "../../contracts/TaskHub.sol";
 import {Detection, Summary} from "../../contracts/types/Summary.sol";
 import {WorkerRegistry} from "../../contracts/WorkerRegistry.sol";
 import {MaskOracleDeployer} from "../../deploy/MaskOracleDeployer.sol";
+import {SKETCH_HASH} from "./Sketches.sol";
 
 /// @notice Base fixture: deploys through the deploy script's library, registers a model, funds a
 /// requester, and offers helpers that play workers honestly or not.
@@ -181,13 +182,13 @@ abstract contract Fixture is Test {
             taskId,
             RequestHashSlot.read(address(hub), taskId),
             ResultHash.resultHash(taskId, d),
-            ResultHash.resultSeal(w, taskId, d)
+            ResultHash.resultSeal(w, taskId, d, SKETCH_HASH)
         );
     }
 
     function _reveal(address w, uint256 taskId, bytes memory summary, bytes32 sha) internal {
         vm.prank(w);
-        hub.reveal(taskId, sha, summary);
+        hub.reveal(taskId, sha, SKETCH_HASH, summary);
     }
 
     /// @dev The first `count` drawn workers commit the good result. When that leaves commits open

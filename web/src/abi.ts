@@ -133,6 +133,19 @@ export const taskHubAbi = [
     "type": "function"
   },
   {
+    "inputs": [],
+    "name": "SETTLE_GRACE",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
     "inputs": [
       {
         "internalType": "address",
@@ -522,6 +535,11 @@ export const taskHubAbi = [
         "type": "bytes32"
       },
       {
+        "internalType": "bytes32",
+        "name": "sketchHash",
+        "type": "bytes32"
+      },
+      {
         "internalType": "bytes",
         "name": "summary",
         "type": "bytes"
@@ -530,6 +548,92 @@ export const taskHubAbi = [
     "name": "reveal",
     "outputs": [],
     "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "taskId",
+        "type": "uint256"
+      },
+      {
+        "internalType": "bytes32",
+        "name": "summaryHash",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "bytes32",
+        "name": "resultSha256",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "bytes",
+        "name": "sketch",
+        "type": "bytes"
+      }
+    ],
+    "name": "revealSketch",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "taskId",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      },
+      {
+        "components": [
+          {
+            "internalType": "bytes32",
+            "name": "summaryHash",
+            "type": "bytes32"
+          },
+          {
+            "internalType": "bytes32",
+            "name": "resultSha256",
+            "type": "bytes32"
+          },
+          {
+            "internalType": "bytes",
+            "name": "sketch",
+            "type": "bytes"
+          }
+        ],
+        "internalType": "struct ITaskHub.Opening[]",
+        "name": "",
+        "type": "tuple[]"
+      },
+      {
+        "internalType": "bytes",
+        "name": "summary",
+        "type": "bytes"
+      }
+    ],
+    "name": "settleTolerant",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "sketchJudge",
+    "outputs": [
+      {
+        "internalType": "contract SketchJudge",
+        "name": "",
+        "type": "address"
+      }
+    ],
+    "stateMutability": "view",
     "type": "function"
   },
   {
@@ -814,6 +918,25 @@ export const taskHubAbi = [
       },
       {
         "indexed": false,
+        "internalType": "enum ITaskHub.WaitReason",
+        "name": "why",
+        "type": "uint8"
+      }
+    ],
+    "name": "ReconciliationOpened",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "uint256",
+        "name": "taskId",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
         "internalType": "bytes32",
         "name": "resultSha256",
         "type": "bytes32"
@@ -851,6 +974,43 @@ export const taskHubAbi = [
       }
     ],
     "name": "Revealed",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "uint256",
+        "name": "taskId",
+        "type": "uint256"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "worker",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "bytes32",
+        "name": "summaryHash",
+        "type": "bytes32"
+      },
+      {
+        "indexed": false,
+        "internalType": "bytes32",
+        "name": "resultSha256",
+        "type": "bytes32"
+      },
+      {
+        "indexed": false,
+        "internalType": "bytes",
+        "name": "sketch",
+        "type": "bytes"
+      }
+    ],
+    "name": "SketchRevealed",
     "type": "event"
   },
   {
@@ -1063,6 +1223,37 @@ export const taskHubAbi = [
     "inputs": [
       {
         "indexed": true,
+        "internalType": "uint256",
+        "name": "taskId",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "address",
+        "name": "representative",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "address[]",
+        "name": "members",
+        "type": "address[]"
+      },
+      {
+        "indexed": false,
+        "internalType": "address[]",
+        "name": "slashedOutliers",
+        "type": "address[]"
+      }
+    ],
+    "name": "TaskSettledTolerant",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
         "internalType": "address",
         "name": "account",
         "type": "address"
@@ -1154,6 +1345,17 @@ export const taskHubAbi = [
       }
     ],
     "name": "SafeERC20FailedOperation",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "length",
+        "type": "uint256"
+      }
+    ],
+    "name": "SketchRuleMalformed",
     "type": "error"
   },
   {
@@ -1319,6 +1521,22 @@ export const taskHubAbi = [
     "inputs": [
       {
         "internalType": "uint256",
+        "name": "taskId",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "representative",
+        "type": "uint256"
+      }
+    ],
+    "name": "TaskHubInvalidRepresentative",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
         "name": "window",
         "type": "uint256"
       }
@@ -1335,6 +1553,22 @@ export const taskHubAbi = [
       }
     ],
     "name": "TaskHubModelInactive",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "taskId",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint32",
+        "name": "modelId",
+        "type": "uint32"
+      }
+    ],
+    "name": "TaskHubNoTolerance",
     "type": "error"
   },
   {
@@ -1404,6 +1638,43 @@ export const taskHubAbi = [
       }
     ],
     "name": "TaskHubNotExpirable",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "taskId",
+        "type": "uint256"
+      },
+      {
+        "internalType": "enum ITaskHub.WaitReason",
+        "name": "reason",
+        "type": "uint8"
+      }
+    ],
+    "name": "TaskHubNotReconcilable",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "taskId",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "given",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "revealed",
+        "type": "uint256"
+      }
+    ],
+    "name": "TaskHubOpeningCount",
     "type": "error"
   },
   {
@@ -1536,9 +1807,62 @@ export const taskHubAbi = [
         "internalType": "uint256",
         "name": "taskId",
         "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "revealed",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "committed",
+        "type": "uint256"
+      }
+    ],
+    "name": "TaskHubSketchesPending",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "taskId",
+        "type": "uint256"
+      }
+    ],
+    "name": "TaskHubSummaryContradictsSketch",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "taskId",
+        "type": "uint256"
       }
     ],
     "name": "TaskHubSummaryMismatch",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "taskId",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "members",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "quorum",
+        "type": "uint256"
+      }
+    ],
+    "name": "TaskHubToleranceQuorumNotReached",
     "type": "error"
   },
   {
@@ -2539,6 +2863,82 @@ export const modelRegistryAbi = [
   {
     "inputs": [
       {
+        "internalType": "string",
+        "name": "cid",
+        "type": "string"
+      },
+      {
+        "internalType": "bytes32",
+        "name": "modelSha256",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint8",
+        "name": "kind",
+        "type": "uint8"
+      },
+      {
+        "internalType": "uint96",
+        "name": "fee",
+        "type": "uint96"
+      },
+      {
+        "components": [
+          {
+            "internalType": "uint16",
+            "name": "scoreBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint16",
+            "name": "boxCells",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint32",
+            "name": "areaCells",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "areaPpm",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "centroid16ths",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint16",
+            "name": "thresholdBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint32",
+            "name": "smallArea",
+            "type": "uint32"
+          }
+        ],
+        "internalType": "struct Tolerance",
+        "name": "tolerance",
+        "type": "tuple"
+      }
+    ],
+    "name": "registerWithTolerance",
+    "outputs": [
+      {
+        "internalType": "uint32",
+        "name": "modelId",
+        "type": "uint32"
+      }
+    ],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
         "internalType": "uint32",
         "name": "modelId",
         "type": "uint32"
@@ -2615,6 +3015,67 @@ export const modelRegistryAbi = [
         "internalType": "bool",
         "name": "active",
         "type": "bool"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint32",
+        "name": "modelId",
+        "type": "uint32"
+      }
+    ],
+    "name": "toleranceOf",
+    "outputs": [
+      {
+        "internalType": "bool",
+        "name": "set",
+        "type": "bool"
+      },
+      {
+        "components": [
+          {
+            "internalType": "uint16",
+            "name": "scoreBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint16",
+            "name": "boxCells",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint32",
+            "name": "areaCells",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "areaPpm",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "centroid16ths",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint16",
+            "name": "thresholdBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint32",
+            "name": "smallArea",
+            "type": "uint32"
+          }
+        ],
+        "internalType": "struct Tolerance",
+        "name": "tolerance",
+        "type": "tuple"
       }
     ],
     "stateMutability": "view",
@@ -2702,6 +3163,62 @@ export const modelRegistryAbi = [
     "type": "event"
   },
   {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "uint32",
+        "name": "modelId",
+        "type": "uint32"
+      },
+      {
+        "components": [
+          {
+            "internalType": "uint16",
+            "name": "scoreBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint16",
+            "name": "boxCells",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint32",
+            "name": "areaCells",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "areaPpm",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "centroid16ths",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint16",
+            "name": "thresholdBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint32",
+            "name": "smallArea",
+            "type": "uint32"
+          }
+        ],
+        "indexed": false,
+        "internalType": "struct Tolerance",
+        "name": "tolerance",
+        "type": "tuple"
+      }
+    ],
+    "name": "ModelToleranceSet",
+    "type": "event"
+  },
+  {
     "inputs": [
       {
         "internalType": "uint256",
@@ -2748,6 +3265,22 @@ export const modelRegistryAbi = [
       }
     ],
     "name": "ModelRegistryNotPublisher",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "bps",
+        "type": "uint256"
+      }
+    ],
+    "name": "ModelRegistryToleranceBpsTooHigh",
+    "type": "error"
+  },
+  {
+    "inputs": [],
+    "name": "ModelRegistryToleranceEmpty",
     "type": "error"
   },
   {

@@ -7,12 +7,15 @@ import {TestToken} from "../../../contracts/devnet/TestToken.sol";
 import {ITaskHub} from "../../../contracts/interfaces/ITaskHub.sol";
 import {ResultHash} from "../../../contracts/libraries/ResultHash.sol";
 import {TaskHub} from "../../../contracts/TaskHub.sol";
-import {Detection, Summary} from "../../../contracts/types/Summary.sol";
 import {WorkerRegistry} from "../../../contracts/WorkerRegistry.sol";
 import {CountingConsumer} from "../../mocks/HostileConsumers.sol";
+import {Sketches} from "../../utils/Sketches.sol";
 
 /// @notice Drives random sequences of deposit, withdraw, stake, unstake, opt-in/out, request, commit,
-/// reveal, finalize, expire and time warps, with bounded inputs so that most calls make progress.
+/// reveal, finalize, expire, the tolerant fallback (revealSketch, settleTolerant) and time warps, with
+/// bounded inputs so that most calls make progress. Tasks go to two models: one with exact agreement
+/// only, one with a tolerance. Three results: 1 and 2 differ (other hashes) but their sketches agree
+/// within the tolerance; 3 is tampered (its sketch agrees with neither).
 /// Ghost state: the accounts that can hold hub balances, and a fingerprint of every terminal task.
 contract ProtocolHandler is Test {
     uint256 internal constant MAX_TASKS = 24;
@@ -22,6 +25,7 @@ contract ProtocolHandler is Test {
     WorkerRegistry public immutable registry;
     TestToken public immutable token;
     uint32 public immutable modelId;
+    uint32 public immutable tolerantModelId;
     CountingConsumer public immutable consumer;
 
     address[] public workers;
@@ -60,12 +64,14 @@ contract ProtocolHandler is Test {
         WorkerRegistry registry_,
         TestToken token_,
         uint32 modelId_,
+        uint32 tolerantModelId_,
         address publisher
     ) {
         hub = hub_;
         registry = registry_;
         token = token_;
         modelId = modelId_;
+        tolerantModelId = tolerantModelId_;
         for (uint256 i; i < 8; ++i) {
             workers.push(makeAddr(string.concat("inv-worker", vm.toString(i))));
             accounts.push(workers[i]);
@@ -158,7 +164,7 @@ contract ProtocolHandler is Test {
         q = _bound(q, r / 2 + 1, r);
         reward = _bound(reward, 1, 100e18);
         ITaskHub.RequestParams memory p = ITaskHub.RequestParams({
-            modelId: modelId,
+            modelId: reward % 2 == 0 ? tolerantModelId : modelId,
             replication: uint8(r),
             quorum: uint8(q),
             reward: uint96(reward),
@@ -179,15 +185,9 @@ contract ProtocolHandler is Test {
         uint256 id = _taskIn(taskSeed, ITaskHub.TaskStatus.Requested);
         if (id == 0) return;
         address w = _drawnOrAny(id, who, ITaskHub.ContributionState.Drawn);
-        uint256 variant = who % 5 == 0 ? 2 : 1; // one commit in five dissents
-        bytes32 d = _digest(id, variant);
-        vm.prank(w);
-        hub.commit(
-            id,
-            RequestHashSlot.read(address(hub), id),
-            ResultHash.resultHash(id, d),
-            ResultHash.resultSeal(w, id, d)
-        );
+        // One commit in five dissents by noise (2), one in eleven is tampered (3).
+        uint256 variant = who % 11 == 0 ? 3 : who % 5 == 0 ? 2 : 1;
+        _commitVariant(id, w, variant);
         ghostVariant[id][w] = variant;
         ++calls["commit"];
         _record(id);
@@ -200,7 +200,7 @@ contract ProtocolHandler is Test {
         uint256 variant = ghostVariant[id][w];
         if (variant == 0) variant = 1;
         vm.prank(w);
-        hub.reveal(id, _sha(variant), _summary(variant));
+        hub.reveal(id, _sha(variant), keccak256(_sketch(variant)), _summary(variant));
         ++calls["reveal"];
         _record(id);
     }
@@ -208,18 +208,46 @@ contract ProtocolHandler is Test {
     function finalize(uint256 taskSeed) external {
         uint256 id = _taskIn(taskSeed, ITaskHub.TaskStatus.Revealing);
         if (id == 0) return;
-        ITaskHub.Result memory r = hub.result(id);
-        hub.finalize(id, r.summaryHash == keccak256(_summary(2)) ? _summary(2) : _summary(1));
+        hub.finalize(id, recordedSummary(id));
         ++calls["finalize"];
         _record(id);
     }
 
-    function expire(uint256 taskSeed, bool revealing) external {
-        uint256 id =
-            _taskIn(taskSeed, revealing ? ITaskHub.TaskStatus.Revealing : ITaskHub.TaskStatus.Requested);
+    function expire(uint256 taskSeed, uint8 which) external {
+        ITaskHub.TaskStatus st = which % 3 == 0
+            ? ITaskHub.TaskStatus.Requested
+            : which % 3 == 1 ? ITaskHub.TaskStatus.Revealing : ITaskHub.TaskStatus.Reconciling;
+        uint256 id = _taskIn(taskSeed, st);
         if (id == 0) return;
         hub.expire(id);
         ++calls["expire"];
+        _record(id);
+    }
+
+    /// @notice A committed worker of a task whose commits closed without a quorum reveals its sketch
+    /// (one time in seven another variant's: refused).
+    function revealSketch(uint256 taskSeed, uint256 who) external {
+        uint256 id = _taskIn(taskSeed, ITaskHub.TaskStatus.Reconciling);
+        if (id == 0) id = _taskIn(taskSeed, ITaskHub.TaskStatus.Requested);
+        if (id == 0) return;
+        address w = _drawnOrAny(id, who, ITaskHub.ContributionState.Committed);
+        uint256 variant = ghostVariant[id][w];
+        if (variant == 0 || who % 7 == 3) variant = 1 + who % 3;
+        vm.prank(w);
+        hub.revealSketch(id, keccak256(_summary(variant)), _sha(variant), _sketch(variant));
+        ++calls["revealSketch"];
+        _record(id);
+    }
+
+    /// @notice Settles a reconciling task on one of its revealed sketches.
+    function settleTolerant(uint256 taskSeed, uint256 repSeed) external {
+        uint256 id = _taskIn(taskSeed, ITaskHub.TaskStatus.Reconciling);
+        if (id == 0) return;
+        (ITaskHub.Opening[] memory os, uint256[] memory variants) = openings(id);
+        if (os.length == 0) return;
+        uint256 rep = repSeed % os.length;
+        hub.settleTolerant(id, rep, os, _summary(variants[rep]));
+        ++calls["settleTolerant"];
         _record(id);
     }
 
@@ -227,14 +255,22 @@ contract ProtocolHandler is Test {
     /// (keeps the random sequences from leaving every task half done).
     function advance(uint256 taskSeed) external recordDraws(false) {
         uint256 id = _taskIn(taskSeed, ITaskHub.TaskStatus.Revealing);
+        if (id == 0) id = _taskIn(taskSeed, ITaskHub.TaskStatus.Reconciling);
         if (id == 0) id = _taskIn(taskSeed, ITaskHub.TaskStatus.Requested);
         if (id == 0) return;
         ITaskHub.Task memory t = hub.task(id);
         if (block.number <= uint256(t.requestBlock) + 1) vm.roll(block.number + 2);
         ITaskHub.Contribution[] memory cs = hub.contributions(id);
-        // Commits closed at the deadline: reveal when a hash has Q commits, else expire.
+        // Commits closed at the deadline: reveal when a hash has Q commits, else expire (a tolerant
+        // model with Q commits: reconcile).
         bool closed = t.status == ITaskHub.TaskStatus.Requested && block.timestamp > t.commitDeadline;
-        if (closed && t.leaderCount < t.quorum) {
+        (, ITaskHub.WaitReason why) = hub.taskState(id);
+        if (
+            t.status == ITaskHub.TaskStatus.Reconciling || why == ITaskHub.WaitReason.AwaitingSketches
+                || why == ITaskHub.WaitReason.SketchDeadlinePassed
+        ) {
+            _advanceReconciliation(id, t, cs);
+        } else if (closed && t.leaderCount < t.quorum) {
             hub.expire(id);
         } else if (t.status == ITaskHub.TaskStatus.Requested && !closed) {
             (address[] memory ws,) = hub.previewDraw(id);
@@ -249,15 +285,7 @@ contract ProtocolHandler is Test {
                 if (w == address(0)) {
                     hub.expire(id); // all committed, no quorum
                 } else {
-                    bytes32 d = _digest(id, 1);
-                    vm.prank(w);
-                    hub.commit(
-                        id,
-                        RequestHashSlot.read(address(hub), id),
-                        ResultHash.resultHash(id, d),
-                        ResultHash.resultSeal(w, id, d)
-                    );
-                    ghostVariant[id][w] = 1;
+                    _commitVariant(id, w, 1);
                 }
             }
         } else {
@@ -274,20 +302,47 @@ contract ProtocolHandler is Test {
             if (w == address(0)) {
                 vm.warp(uint256(t.revealDeadline) + 1);
                 if (t.reveals > 0) {
-                    hub.finalize(
-                        id, winning == ResultHash.resultHash(id, _digest(id, 2)) ? _summary(2) : _summary(1)
-                    );
+                    hub.finalize(id, recordedSummary(id));
                 } else {
                     hub.expire(id);
                 }
             } else {
                 uint256 v = ghostVariant[id][w];
                 vm.prank(w);
-                hub.reveal(id, _sha(v), _summary(v));
+                hub.reveal(id, _sha(v), keccak256(_sketch(v)), _summary(v));
             }
         }
         ++calls["advance"];
         _record(id);
+    }
+
+    /// @dev A reconciliation step: the next committer reveals its sketch while it can; then settle on the
+    /// first revealed sketch whose set reaches Q, or expire once settling had its grace.
+    function _advanceReconciliation(uint256 id, ITaskHub.Task memory t, ITaskHub.Contribution[] memory cs)
+        internal
+    {
+        if (block.timestamp <= t.revealDeadline) {
+            for (uint256 k; k < cs.length; ++k) {
+                if (cs[k].state != ITaskHub.ContributionState.Committed) continue;
+                uint256 v = ghostVariant[id][cs[k].worker];
+                vm.prank(cs[k].worker);
+                hub.revealSketch(id, keccak256(_summary(v)), _sha(v), _sketch(v));
+                return;
+            }
+        } else if (t.status == ITaskHub.TaskStatus.Requested) {
+            hub.expire(id); // no sketch by the deadline
+            return;
+        }
+        (ITaskHub.Opening[] memory os, uint256[] memory variants) = openings(id);
+        for (uint256 rep; rep < os.length; ++rep) {
+            try hub.settleTolerant(id, rep, os, _summary(variants[rep])) {
+                return;
+            } catch {}
+        }
+        if (block.timestamp <= uint256(t.revealDeadline) + hub.SETTLE_GRACE()) {
+            vm.warp(uint256(t.revealDeadline) + hub.SETTLE_GRACE() + 1);
+        }
+        hub.expire(id);
     }
 
     function warp(uint256 secs, uint256 blocks) external recordDraws(false) {
@@ -313,6 +368,39 @@ contract ProtocolHandler is Test {
 
     function summaryOf(uint256 variant) external pure returns (bytes memory) {
         return _summary(variant);
+    }
+
+    /// @notice The summary the task recorded (one of the three variants'), for finalize.
+    function recordedSummary(uint256 id) public view returns (bytes memory) {
+        bytes32 h = hub.result(id).summaryHash;
+        for (uint256 v = 1; v <= 3; ++v) {
+            if (keccak256(_summary(v)) == h) return _summary(v);
+        }
+        return _summary(1);
+    }
+
+    /// @notice The openings of a task's revealed sketches in slot order, with each one's variant.
+    function openings(uint256 id)
+        public
+        view
+        returns (ITaskHub.Opening[] memory os, uint256[] memory variants)
+    {
+        ITaskHub.Contribution[] memory cs = hub.contributions(id);
+        uint256 n;
+        for (uint256 k; k < cs.length; ++k) {
+            if (cs[k].state == ITaskHub.ContributionState.Revealed) ++n;
+        }
+        os = new ITaskHub.Opening[](n);
+        variants = new uint256[](n);
+        uint256 j;
+        for (uint256 k; k < cs.length; ++k) {
+            if (cs[k].state != ITaskHub.ContributionState.Revealed) continue;
+            uint256 v = ghostVariant[id][cs[k].worker];
+            os[j] = ITaskHub.Opening({
+                summaryHash: keccak256(_summary(v)), resultSha256: _sha(v), sketch: _sketch(v)
+            });
+            variants[j++] = v;
+        }
     }
 
     function _record(uint256 id) internal {
@@ -355,6 +443,18 @@ contract ProtocolHandler is Test {
         return cs[who % cs.length].worker;
     }
 
+    function _commitVariant(uint256 id, address w, uint256 variant) internal {
+        bytes32 d = _digest(id, variant);
+        vm.prank(w);
+        hub.commit(
+            id,
+            RequestHashSlot.read(address(hub), id),
+            ResultHash.resultHash(id, d),
+            ResultHash.resultSeal(w, id, d, keccak256(_sketch(variant)))
+        );
+        ghostVariant[id][w] = variant;
+    }
+
     function _digest(uint256, uint256 variant) internal pure returns (bytes32) {
         return ResultHash.digest(keccak256(_summary(variant)), _sha(variant));
     }
@@ -363,11 +463,19 @@ contract ProtocolHandler is Test {
         return keccak256(abi.encode("canonical result", variant));
     }
 
+    /// @dev Variant `v`'s result: two detections; 2 is 1 with noise within the tolerance (another hash,
+    /// an agreeing sketch), 3 is 1 with a mask moved by three cells (outside).
+    function _result(uint256 v) internal pure returns (Sketches.Result memory r) {
+        r = Sketches.base(2);
+        if (v == 2) r = Sketches.noisy(r, 2);
+        if (v == 3) r = Sketches.shifted(r, 1, 3);
+    }
+
     function _summary(uint256 variant) internal pure returns (bytes memory) {
-        Detection[] memory dets = new Detection[](variant);
-        for (uint256 i; i < variant; ++i) {
-            dets[i] = Detection(uint16(i), 9000, 1, 1, 9, 9, 64);
-        }
-        return abi.encode(Summary({status: 0, width: 32, height: 32, detections: dets}));
+        return Sketches.summary(_result(variant));
+    }
+
+    function _sketch(uint256 variant) internal pure returns (bytes memory) {
+        return Sketches.sketch(_result(variant));
     }
 }

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
+import {ITaskHub} from "./interfaces/ITaskHub.sol";
+import {ResultHash} from "./libraries/ResultHash.sol";
+import {SketchRule} from "./libraries/SketchRule.sol";
+import {Tolerance} from "./types/Tolerance.sol";
+
+/// @title SketchJudge
+/// @notice The checks and comparisons of a tolerant settlement (docs/tolerant-consensus.md): the openings
+/// against the commitments, the summary against the representative's sketch, which revealed sketches
+/// agree with the representative's, and which of the others agree with no member. Created by the
+/// TaskHub in its constructor (the hub's immutable `sketchJudge`); it reads the hub's and the model
+/// registry's public views, holds no state and no funds, and reverts with the hub's errors. A contract
+/// of its own because the hub and the rule do not fit in one (EIP-170). Anyone may call `verdict` to
+/// see, before sending it, what a settleTolerant call would do.
+contract SketchJudge {
+    /// @notice The hub that created this judge.
+    ITaskHub public immutable hub;
+    /// @notice The hub's model registry (the tolerance rules).
+    IModelRegistry public immutable modelRegistry;
+
+    /// @notice A settlement's verdict: what the hub records and moves.
+    /// @param resultSha256 The representative's, to record and deliver.
+    /// @param summaryHash The representative's.
+    /// @param representative The representative's worker.
+    /// @param locked Every committed worker, slot order (the stakes the task locked).
+    /// @param slashMask Bit m: locked[m] loses its task stake (no sketch revealed, or an outlier).
+    /// @param slashCount Bits set in slashMask.
+    /// @param members The members, slot order: paid as winners.
+    /// @param slashedOutliers Revealed workers outside the set whose sketch agrees with no member.
+    struct Verdict {
+        bytes32 resultSha256;
+        bytes32 summaryHash;
+        address representative;
+        address[] locked;
+        uint256 slashMask;
+        uint256 slashCount;
+        address[] members;
+        address[] slashedOutliers;
+    }
+
+    constructor(IModelRegistry modelRegistry_) {
+        hub = ITaskHub(msg.sender);
+        modelRegistry = modelRegistry_;
+    }
+
+    /// @notice Judges a settleTolerant call on the hub's current state (the hub checks the status first):
+    /// every committer revealed or the reveal deadline passed, one opening per revealed sketch opening
+    /// its commitment, the summary the representative's and telling what its sketch tells, Q members.
+    /// @param args The call's arguments: abi.encode(taskId, representative, openings, summary), the
+    /// summary well formed (the hub checks it with ResultHash.validateSummary first).
+    function verdict(bytes calldata args) external view returns (Verdict memory v) {
+        (uint256 taskId, uint256 representative, ITaskHub.Opening[] memory openings) =
+            abi.decode(args, (uint256, uint256, ITaskHub.Opening[]));
+        bytes calldata summary = _summaryOf(args);
+        ITaskHub.Task memory t = hub.task(taskId);
+        if (t.reveals < t.commits && block.timestamp <= t.revealDeadline) {
+            revert ITaskHub.TaskHubSketchesPending(taskId, t.reveals, t.commits);
+        }
+        if (openings.length != t.reveals) {
+            revert ITaskHub.TaskHubOpeningCount(taskId, openings.length, t.reveals);
+        }
+        ITaskHub.Contribution[] memory cs = hub.contributions(taskId);
+        uint256[] memory slotOf = _openingSlots(taskId, cs, openings);
+        if (representative >= openings.length) {
+            revert ITaskHub.TaskHubInvalidRepresentative(taskId, representative);
+        }
+        ITaskHub.Opening memory rep = openings[representative];
+        if (keccak256(summary) != rep.summaryHash) revert ITaskHub.TaskHubSummaryMismatch(taskId);
+        if (!SketchRule.matchesSummary(rep.sketch, summary)) {
+            revert ITaskHub.TaskHubSummaryContradictsSketch(taskId);
+        }
+        v.resultSha256 = rep.resultSha256;
+        v.summaryHash = rep.summaryHash;
+        v.representative = cs[slotOf[representative]].worker;
+        (uint256 memberBits, uint256 evidenceBits, uint256 members) =
+            _judge(openings, representative, _tolerance(t.modelId));
+        if (members < t.quorum) revert ITaskHub.TaskHubToleranceQuorumNotReached(taskId, members, t.quorum);
+        _layOut(v, cs, t.commits, slotOf, memberBits, evidenceBits, members);
+    }
+
+    /// @dev The fourth argument (bytes) of `args`, read where abi.decode would read it.
+    function _summaryOf(bytes calldata args) private pure returns (bytes calldata) {
+        uint256 offset = uint256(bytes32(args[96:128]));
+        uint256 start = offset + 32;
+        return args[start:start + uint256(bytes32(args[offset:start]))];
+    }
+
+    function _tolerance(uint32 modelId) private view returns (Tolerance memory tol) {
+        (, tol) = modelRegistry.toleranceOf(modelId);
+    }
+
+    /// @dev Fills the verdict's sets from the judgement over openings (opening k is at slot slotOf[k]).
+    function _layOut(
+        Verdict memory v,
+        ITaskHub.Contribution[] memory cs,
+        uint256 commits,
+        uint256[] memory slotOf,
+        uint256 memberBits,
+        uint256 evidenceBits,
+        uint256 members
+    ) private pure {
+        uint256 memberSlots;
+        uint256 outlierSlots;
+        uint256 outliers;
+        for (uint256 k; k < slotOf.length; ++k) {
+            if ((memberBits >> k) & 1 != 0) memberSlots |= 1 << slotOf[k];
+            if ((evidenceBits >> k) & 1 != 0) {
+                outlierSlots |= 1 << slotOf[k];
+                ++outliers;
+            }
+        }
+        v.locked = new address[](commits);
+        v.members = new address[](members);
+        v.slashedOutliers = new address[](outliers);
+        _fill(v, cs, memberSlots, outlierSlots);
+    }
+
+    /// @dev Over the slots: members paid; committers without a sketch and outliers slashed.
+    function _fill(
+        Verdict memory v,
+        ITaskHub.Contribution[] memory cs,
+        uint256 memberSlots,
+        uint256 outlierSlots
+    ) private pure {
+        uint256 m;
+        uint256 wi;
+        uint256 oi;
+        for (uint256 i; i < cs.length; ++i) {
+            ITaskHub.ContributionState s = cs[i].state;
+            if (s == ITaskHub.ContributionState.Drawn) continue;
+            address w = cs[i].worker;
+            v.locked[m] = w;
+            if ((memberSlots >> i) & 1 != 0) {
+                v.members[wi++] = w;
+            } else if (s == ITaskHub.ContributionState.Committed || (outlierSlots >> i) & 1 != 0) {
+                if (s == ITaskHub.ContributionState.Revealed) v.slashedOutliers[oi++] = w;
+                v.slashMask |= 1 << m;
+                ++v.slashCount;
+            }
+            ++m;
+        }
+    }
+
+    /// @dev The slot of each opening: one per Revealed contribution (as many as the task counts), in
+    /// slot order, each opening its worker's commitment.
+    function _openingSlots(
+        uint256 taskId,
+        ITaskHub.Contribution[] memory cs,
+        ITaskHub.Opening[] memory openings
+    ) private pure returns (uint256[] memory slotOf) {
+        uint256 n = openings.length;
+        slotOf = new uint256[](n);
+        uint256 k;
+        for (uint256 i; i < cs.length; ++i) {
+            if (cs[i].state != ITaskHub.ContributionState.Revealed) continue;
+            address w = cs[i].worker;
+            ITaskHub.Opening memory o = openings[k];
+            bytes11 opened =
+                ResultHash.commitmentOf(taskId, w, o.summaryHash, o.resultSha256, keccak256(o.sketch));
+            if (opened != cs[i].commitment) revert ITaskHub.TaskHubSealMismatch(taskId, w);
+            slotOf[k] = i;
+            ++k;
+        }
+    }
+
+    /// @dev Over the openings: the members (the representative and every sketch with
+    /// compare(representative's, sketch) agreeing), and the outsiders whose sketch agrees with no member
+    /// (compare(member's, outsider's) false for each member).
+    function _judge(ITaskHub.Opening[] memory openings, uint256 representative, Tolerance memory t)
+        private
+        pure
+        returns (uint256 memberBits, uint256 evidenceBits, uint256 members)
+    {
+        uint256 n = openings.length;
+        bytes memory rep = openings[representative].sketch;
+        memberBits = 1 << representative;
+        members = 1;
+        for (uint256 k; k < n; ++k) {
+            if (k == representative) continue;
+            (bool agree,) = SketchRule.compare(rep, openings[k].sketch, t);
+            if (agree) {
+                memberBits |= 1 << k;
+                ++members;
+            }
+        }
+        for (uint256 k; k < n; ++k) {
+            if ((memberBits >> k) & 1 != 0) continue;
+            bool evidence = true;
+            for (uint256 j; j < n && evidence; ++j) {
+                if (j == representative || (memberBits >> j) & 1 == 0) continue;
+                (bool agree,) = SketchRule.compare(openings[j].sketch, openings[k].sketch, t);
+                evidence = !agree;
+            }
+            if (evidence) evidenceBits |= 1 << k;
+        }
+    }
+}
