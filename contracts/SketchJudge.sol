@@ -69,7 +69,12 @@ contract SketchJudge {
         }
         ITaskHub.Opening memory rep = openings[representative];
         if (keccak256(summary) != rep.summaryHash) revert ITaskHub.TaskHubSummaryMismatch(taskId);
-        if (!SketchRule.matchesSummary(rep.sketch, summary)) {
+        // A semantic model's sketch (kind 1) has one entry per label, an instance model's one per
+        // detection in the summary's order.
+        bool perLabel = modelRegistry.model(t.modelId).kind == 1;
+        if (perLabel
+                ? !SketchRule.matchesSummaryPerLabel(rep.sketch, summary)
+                : !SketchRule.matchesSummary(rep.sketch, summary)) {
             revert ITaskHub.TaskHubSummaryContradictsSketch(taskId);
         }
         v.resultSha256 = rep.resultSha256;

@@ -279,6 +279,38 @@ library SketchRule {
         }
     }
 
+    /// @notice The summary check for a semantic model's sketch, whose entries are one per label (the
+    /// union of the label's components, labels ascending: `SketchShape::PerLabel` in the inference
+    /// crate) and so do not line up with the summary's components: the summary's status is the
+    /// sketch's, it has detections exactly when the sketch has entries, and each of its detections'
+    /// labels is one of the sketch's.
+    function matchesSummaryPerLabel(bytes memory sketch, bytes calldata summary)
+        internal
+        pure
+        returns (bool ok)
+    {
+        uint256 n = _count(sketch);
+        assembly ("memory-safe") {
+            let p := add(sketch, 0x20)
+            // Summary words: 1 status, 5 count, then 7 per detection (label first) from word 6.
+            let m := calldataload(add(summary.offset, 0xa0))
+            ok := and(
+                eq(shr(248, mload(p)), calldataload(add(summary.offset, 0x20))),
+                eq(iszero(n), iszero(m))
+            )
+            let dp := add(p, 70)
+            let sp := add(summary.offset, 0xc0)
+            for { let i := 0 } and(ok, lt(i, m)) { i := add(i, 1) } {
+                let label := calldataload(add(sp, mul(i, 0xe0)))
+                let found := 0
+                for { let j := 0 } and(iszero(found), lt(j, n)) { j := add(j, 1) } {
+                    found := eq(shr(240, mload(add(dp, mul(j, 24)))), label)
+                }
+                ok := found
+            }
+        }
+    }
+
     function _count(bytes memory s) private pure returns (uint256 n) {
         uint256 len = s.length;
         if (len < HEADER_BYTES) revert SketchRuleMalformed(len);

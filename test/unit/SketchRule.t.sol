@@ -34,6 +34,14 @@ contract SketchRuleHarness {
     function matchesSummary(bytes memory sketch, bytes calldata summary) external pure returns (bool) {
         return SketchRule.matchesSummary(sketch, summary);
     }
+
+    function matchesSummaryPerLabel(bytes memory sketch, bytes calldata summary)
+        external
+        pure
+        returns (bool)
+    {
+        return SketchRule.matchesSummaryPerLabel(sketch, summary);
+    }
 }
 
 /// @notice The Rust rule's verdicts (test/vectors/sketch.json, written by the inference crate's
@@ -388,6 +396,43 @@ contract SketchRuleTest is Test {
         bytes memory seventeen = Sketches.sketch(r);
         vm.expectRevert(abi.encodeWithSelector(SketchRule.SketchRuleMalformed.selector, seventeen.length));
         harness.checkFormat(seventeen);
+    }
+
+    /// A semantic model's sketch: one entry per label (the union of its components), so a summary of
+    /// three components of two labels matches a two-entry sketch; a summary with a label the sketch
+    /// does not have, another status, or detections against an empty sketch does not.
+    function test_MatchesSummaryPerLabel() public view {
+        Sketches.Result memory comps = Sketches.base(3);
+        comps.dets[0].label = 1;
+        comps.dets[1].label = 1;
+        comps.dets[2].label = 2;
+        Sketches.Result memory union = Sketches.base(2);
+        union.dets[0].label = 1;
+        union.dets[1].label = 2;
+        bytes memory sk = Sketches.sketch(union);
+        bytes memory summary = Sketches.summary(comps);
+        assertTrue(harness.matchesSummaryPerLabel(sk, summary), "components of the sketch's labels");
+        assertFalse(harness.matchesSummary(sk, summary), "the per-detection check would refuse it");
+
+        Sketches.Result memory o = Sketches.copy(comps);
+        o.dets[1].label = 3;
+        assertFalse(harness.matchesSummaryPerLabel(sk, Sketches.summary(o)), "a label not in the sketch");
+        o = Sketches.copy(comps);
+        o.status = 5;
+        assertFalse(harness.matchesSummaryPerLabel(sk, Sketches.summary(o)), "status");
+        assertFalse(
+            harness.matchesSummaryPerLabel(Sketches.sketch(Sketches.base(0)), summary),
+            "detections, empty sketch"
+        );
+        assertFalse(
+            harness.matchesSummaryPerLabel(sk, Sketches.summary(Sketches.base(0))), "entries, no detection"
+        );
+        assertTrue(
+            harness.matchesSummaryPerLabel(
+                Sketches.sketch(Sketches.base(0)), Sketches.summary(Sketches.base(0))
+            ),
+            "both empty"
+        );
     }
 
     function test_MatchesSummary() public view {

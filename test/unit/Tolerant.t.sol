@@ -770,4 +770,76 @@ contract TolerantTest is TolerantFixture {
     function _reasonOf(uint256 id) internal view returns (ITaskHub.WaitReason why) {
         (, why) = hub.taskState(id);
     }
+
+    /*////////////////////////////////////////////////////////////// semantic models: per-label sketches */
+
+    /// @dev Commits a semantic worker's result: its sketch has one entry per label (`union`), its
+    /// summary one detection per component (`components`), as the inference crate makes them.
+    function _commitSemantic(
+        address w,
+        uint256 taskId,
+        Sketches.Result memory union,
+        Sketches.Result memory components
+    ) internal {
+        Sealed storage s = sealed_[taskId][w];
+        s.sketch = Sketches.sketch(union);
+        s.summary = Sketches.summary(components);
+        s.sha = keccak256(abi.encode(Sketches.sha(union), s.summary));
+        bytes32 d = ResultHash.digest(keccak256(s.summary), s.sha);
+        bytes32 requestHash = hub.requestHashOf(taskId);
+        vm.prank(w);
+        hub.commit(
+            taskId,
+            requestHash,
+            ResultHash.resultHash(taskId, d),
+            ResultHash.resultSeal(w, taskId, d, keccak256(s.sketch))
+        );
+    }
+
+    /// @dev Three workers whose class mask splits into 1, 2 and 3 components (noise cuts seams): the
+    /// per-label sketches agree (one entry each), the summaries list the components.
+    function _semanticTask(uint32 modelId) internal returns (uint256 id, address[] memory ws) {
+        ITaskHub.RequestParams memory p = _params(3, 2);
+        p.modelId = modelId;
+        vm.roll(block.number + 1);
+        vm.prank(requester);
+        id = hub.request(p);
+        _mineSeed();
+        ws = _drawn(id);
+        Sketches.Result memory union = Sketches.base(1);
+        for (uint256 i; i < 3; ++i) {
+            Sketches.Result memory u = Sketches.copy(union);
+            u.dets[0].area += uint32(i); // a boundary cell or two of noise
+            Sketches.Result memory comps = Sketches.base(i + 1);
+            _commitSemantic(ws[i], id, u, comps);
+        }
+        for (uint256 i; i < 3; ++i) {
+            _revealSealed(ws[i], id);
+        }
+    }
+
+    function test_Settle_SemanticModel_PerLabelSketchAgainstComponentSummary() public {
+        vm.prank(publisher);
+        uint32 semantic = models.registerWithTolerance(
+            "ipfs://semantic", keccak256("semantic.pt"), 1, FEE, Sketches.tolerance()
+        );
+        for (uint256 i; i < 8; ++i) {
+            vm.prank(makeAddr(string.concat("worker", vm.toString(i))));
+            registry.optIn(semantic);
+        }
+        (uint256 id, address[] memory ws) = _semanticTask(semantic);
+        // The representative's summary has three components of the sketch's one label.
+        _settle(keeper, id, ws[2]);
+        assertEq(uint8(_status(id)), uint8(ITaskHub.TaskStatus.Finalized));
+        assertEq(hub.result(id).summaryHash, keccak256(sealed_[id][ws[2]].summary));
+    }
+
+    function test_Settle_RevertWhen_InstanceModelSummaryDoesNotLineUpWithItsSketch() public {
+        // The same results under an instance model (kind 0): a one-entry sketch cannot stand for a
+        // three-detection summary.
+        (uint256 id, address[] memory ws) = _semanticTask(tolerantModelId);
+        (ITaskHub.Opening[] memory os, uint256 rep) = _openings(id, ws[2]);
+        vm.expectRevert(abi.encodeWithSelector(ITaskHub.TaskHubSummaryContradictsSketch.selector, id));
+        hub.settleTolerant(id, rep, os, sealed_[id][ws[2]].summary);
+    }
 }
