@@ -210,7 +210,7 @@ export function TaskPage({ id }: { id: bigint }) {
     },
     {
       key: 'reveals',
-      title: `Reveals (${reveals.length})`,
+      title: reconciliation ? 'Result (from the representative)' : `Reveals (${reveals.length})`,
       state: finalized ? 'done' : expired ? 'failed' : consensus ? 'active' : 'pending',
       body: (
         <>
