@@ -238,10 +238,10 @@ fn native_results(model: &Path, cap: &str, isa: &str, inputs: &[Input]) -> Vec<(
 /// small component moved inside a large class mask changes less than honest noise does).
 fn shift(d: &mut [Detection], i: usize, r: &CanonicalResult, dx: usize, per_label: bool) {
     let label = d[i].label;
-    for j in 0..d.len() {
-        if j == i || (per_label && d[j].label == label) {
-            if let Some(x) = moved(&d[j], r, dx) {
-                d[j] = x;
+    for (j, det) in d.iter_mut().enumerate() {
+        if j == i || (per_label && det.label == label) {
+            if let Some(x) = moved(det, r, dx) {
+                *det = x;
             }
         }
     }

@@ -645,14 +645,12 @@ mod tests {
     fn a_component_split_in_two_keeps_the_semantic_sketch_within_tolerance() {
         // One 20x20 region, and the same cells reported as two components (the left and right
         // halves), as when noise cuts a thin seam.
-        let halves = || {
-            vec![
-                det(1, 9_000, 10, 10, 10, 20),
-                det(1, 9_000, 20, 10, 10, 20),
-            ]
-        };
+        let halves = || vec![det(1, 9_000, 10, 10, 10, 20), det(1, 9_000, 20, 10, 10, 20)];
         let whole = per_label(vec![det(1, 9_000, 10, 10, 20, 20)]);
-        assert_eq!(compare(&whole, &per_label(halves()), &semantic_tol()), Ok(0));
+        assert_eq!(
+            compare(&whole, &per_label(halves()), &semantic_tol()),
+            Ok(0)
+        );
         // The per-detection shape sees a detection without a partner.
         let one = sketch(vec![det(1, 9_000, 10, 10, 20, 20)]);
         assert!(compare(&one, &sketch(halves()), &tol()).is_err());

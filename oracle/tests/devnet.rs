@@ -232,13 +232,17 @@ fn two_faulty_workers_of_five_are_slashed_and_the_honest_result_delivered() {
 }
 
 #[test]
-fn honest_workers_on_emulated_hardware_settle_within_tolerance_and_a_faulty_one_is_slashed_on_evidence()
-{
+fn honest_workers_on_emulated_hardware_settle_within_tolerance_and_a_faulty_one_is_slashed_on_evidence(
+) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (v, dir) = devnet(&["--workers", "4", "--faulty", "1", "--noise", "1e-4"]);
     check_common(&v, dir.path());
     assert_eq!(v["settlement"], "tolerant", "{v:#}");
-    assert_eq!(v["consensus"], serde_json::Value::Null, "no Q equal hashes: {v:#}");
+    assert_eq!(
+        v["consensus"],
+        serde_json::Value::Null,
+        "no Q equal hashes: {v:#}"
+    );
     // The emulated hardware broke exact agreement: the honest workers committed three hashes.
     let mut honest: Vec<&str> = workers(&v)
         .iter()
@@ -252,16 +256,17 @@ fn honest_workers_on_emulated_hardware_settle_within_tolerance_and_a_faulty_one_
     assert_eq!(v["honest_result_delivered"], true, "{v:#}");
     for w in workers(&v) {
         let faulty = w["faulty"] == true;
-        assert_eq!(w["revealed"], true, "every committer revealed its sketch: {w:#}");
+        assert_eq!(
+            w["revealed"], true,
+            "every committer revealed its sketch: {w:#}"
+        );
         assert_eq!(w["slashed"] == true, faulty, "{w:#}");
         assert_eq!(w["winner"] == true, !faulty, "{w:#}");
     }
     assert!(
-        v["gas"]
-            .as_array()
-            .expect("gas")
-            .iter()
-            .any(|g| g["step"].as_str().is_some_and(|s| s.starts_with("settle tolerant"))),
+        v["gas"].as_array().expect("gas").iter().any(|g| g["step"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("settle tolerant"))),
         "{v:#}"
     );
 }

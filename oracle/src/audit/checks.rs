@@ -952,9 +952,11 @@ async fn tolerance(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow:
     };
     // Each sketch reveal opens its worker's commit.
     for s in &t.sketches {
-        let committed = cs.iter().find(|(_, (w, _))| *w == s.worker).map(|(_, (_, h))| *h);
-        let digest =
-            alloy::primitives::keccak256((s.summary_hash, s.result_sha256).abi_encode());
+        let committed = cs
+            .iter()
+            .find(|(_, (w, _))| *w == s.worker)
+            .map(|(_, (_, h))| *h);
+        let digest = alloy::primitives::keccak256((s.summary_hash, s.result_sha256).abi_encode());
         let h = maskoracle_inference::summary::result_hash(t.task_id, digest);
         if committed != Some(h) {
             b.fail(format!(
@@ -993,7 +995,11 @@ async fn tolerance(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow:
     let mut got = out.members.clone();
     want.sort();
     got.sort();
-    b.ev("representative (TaskSettledTolerant)", None, out.representative);
+    b.ev(
+        "representative (TaskSettledTolerant)",
+        None,
+        out.representative,
+    );
     b.ev("members recomputed", None, format!("{members:?}"));
     if want != got {
         b.fail(format!(

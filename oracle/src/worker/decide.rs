@@ -838,7 +838,10 @@ mod tests {
         assert_eq!(decide(&r, &late, &keeper()), vec![A::SettleTolerant]);
         let mut busy = keeper();
         busy.in_flight.keeper = true;
-        assert_eq!(decide(&r, &late, &busy), vec![A::Wait(Waiting::Transaction)]);
+        assert_eq!(
+            decide(&r, &late, &busy),
+            vec![A::Wait(Waiting::Transaction)]
+        );
     }
 
     #[test]

@@ -994,7 +994,9 @@ impl Worker {
             faulty: self.cfg.worker.faulty,
             emulate_noise: self.cfg.worker.emulate_noise.map(|rel| {
                 // Another seed per worker and task: each worker "runs on another machine".
-                let h = alloy::primitives::keccak256(alloy::sol_types::SolValue::abi_encode(&(self.me, id)));
+                let h = alloy::primitives::keccak256(alloy::sol_types::SolValue::abi_encode(&(
+                    self.me, id,
+                )));
                 let seed = i64::from_be_bytes(h[..8].try_into().unwrap_or_default()) & i64::MAX;
                 (rel, seed)
             }),
@@ -1201,7 +1203,10 @@ impl Worker {
         }
         // The openings in slot order, one per Revealed contribution.
         let mut revealed = Vec::new();
-        for c in contributions.iter().filter(|c| Contribution::from(c.state) == Contribution::Revealed) {
+        for c in contributions
+            .iter()
+            .filter(|c| Contribution::from(c.state) == Contribution::Revealed)
+        {
             match revealed_by.remove(&c.worker) {
                 Some(r) => revealed.push(r),
                 None => {
@@ -1225,13 +1230,16 @@ impl Worker {
         };
         for cand in &candidates {
             let r = &revealed[cand.index];
-            let cid = match crate::storage::cid::parse_cid(&maskoracle_inference::canonical::cid_of_sha256(&r.result_sha256.0)) {
+            let cid = match crate::storage::cid::parse_cid(
+                &maskoracle_inference::canonical::cid_of_sha256(&r.result_sha256.0),
+            ) {
                 Ok(c) => c,
                 Err(e) => anyhow::bail!("cid of a sha256: {e}"),
             };
             let fetched = tokio::time::timeout(
                 Duration::from_secs(20),
-                self.storage.get(&cid, crate::storage::cid::MAX_RESULT_SIZE as u64),
+                self.storage
+                    .get(&cid, crate::storage::cid::MAX_RESULT_SIZE as u64),
             )
             .await;
             let bytes = match fetched {

@@ -39,7 +39,8 @@ pub struct Candidate {
 /// The representatives that would settle (at least `quorum` members), best first: most
 /// members, then the lowest `resultSha256`. A sketch that does not parse agrees with nothing.
 pub fn candidates(revealed: &[Revealed], tol: &Tolerance, quorum: usize) -> Vec<Candidate> {
-    let sketches: Vec<Option<Sketch>> = revealed.iter().map(|r| Sketch::decode(&r.sketch)).collect();
+    let sketches: Vec<Option<Sketch>> =
+        revealed.iter().map(|r| Sketch::decode(&r.sketch)).collect();
     let mut out: Vec<Candidate> = sketches
         .iter()
         .enumerate()
@@ -58,10 +59,11 @@ pub fn candidates(revealed: &[Revealed], tol: &Tolerance, quorum: usize) -> Vec<
         .filter(|c| c.members.len() >= quorum)
         .collect();
     out.sort_by(|a, b| {
-        b.members
-            .len()
-            .cmp(&a.members.len())
-            .then(revealed[a.index].result_sha256.cmp(&revealed[b.index].result_sha256))
+        b.members.len().cmp(&a.members.len()).then(
+            revealed[a.index]
+                .result_sha256
+                .cmp(&revealed[b.index].result_sha256),
+        )
     });
     out
 }
@@ -69,7 +71,8 @@ pub fn candidates(revealed: &[Revealed], tol: &Tolerance, quorum: usize) -> Vec<
 /// The revealed workers outside `members` that the hub slashes: those agreeing with no member
 /// (`compare(member, outsider)` fails for every member).
 pub fn slashed_outliers(revealed: &[Revealed], members: &[usize], tol: &Tolerance) -> Vec<usize> {
-    let sketches: Vec<Option<Sketch>> = revealed.iter().map(|r| Sketch::decode(&r.sketch)).collect();
+    let sketches: Vec<Option<Sketch>> =
+        revealed.iter().map(|r| Sketch::decode(&r.sketch)).collect();
     (0..revealed.len())
         .filter(|k| !members.contains(k))
         .filter(|&k| {
