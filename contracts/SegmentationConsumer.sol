@@ -56,7 +56,7 @@ abstract contract SegmentationConsumer is ISegmentationConsumer {
             revert SegmentationConsumerNotRecoverable(taskId);
         }
         bool finalized = t.status == ITaskHub.TaskStatus.Finalized;
-        bytes32 resultSha256;
+        bytes32 resultSha256 = bytes32(0);
         if (finalized) {
             ITaskHub.Result memory r = hub.result(taskId);
             if (keccak256(summary) != r.summaryHash) revert SegmentationConsumerSummaryMismatch(taskId);

@@ -54,7 +54,6 @@ contract SketchJudge {
     function verdict(bytes calldata args) external view returns (Verdict memory v) {
         (uint256 taskId, uint256 representative, ITaskHub.Opening[] memory openings) =
             abi.decode(args, (uint256, uint256, ITaskHub.Opening[]));
-        bytes calldata summary = _summaryOf(args);
         ITaskHub.Task memory t = hub.task(taskId);
         if (t.reveals < t.commits && block.timestamp <= t.revealDeadline) {
             revert ITaskHub.TaskHubSketchesPending(taskId, t.reveals, t.commits);
@@ -68,22 +67,34 @@ contract SketchJudge {
             revert ITaskHub.TaskHubInvalidRepresentative(taskId, representative);
         }
         ITaskHub.Opening memory rep = openings[representative];
-        if (keccak256(summary) != rep.summaryHash) revert ITaskHub.TaskHubSummaryMismatch(taskId);
-        // A semantic model's sketch (kind 1) has one entry per label, an instance model's one per
-        // detection in the summary's order.
-        bool perLabel = modelRegistry.model(t.modelId).kind == 1;
+        _checkSummary(taskId, t.modelId, rep, _summaryOf(args));
+        v.resultSha256 = rep.resultSha256;
+        v.summaryHash = rep.summaryHash;
+        v.representative = cs[slotOf[representative]].worker;
+        (uint256 memberBits, uint256 evidenceBits, uint256 members) =
+            _judge(openings, representative, _tolerance(taskId, t.modelId));
+        if (members < t.quorum) revert ITaskHub.TaskHubToleranceQuorumNotReached(taskId, members, t.quorum);
+        _layOut(v, cs, t.commits, slotOf, memberBits, evidenceBits, members);
+    }
+
+    /// @dev The summary to record is the representative's and tells what its sketch tells: a semantic
+    /// model's sketch (kind 1) has one entry per label, an instance model's one per detection in the
+    /// summary's order.
+    function _checkSummary(
+        uint256 taskId,
+        uint32 modelId,
+        ITaskHub.Opening memory rep,
+        bytes calldata summary
+    ) private view {
+        if (keccak256(summary) != rep.summaryHash) {
+            revert ITaskHub.TaskHubSummaryMismatch(taskId);
+        }
+        bool perLabel = modelRegistry.model(modelId).kind == 1;
         if (perLabel
                 ? !SketchRule.matchesSummaryPerLabel(rep.sketch, summary)
                 : !SketchRule.matchesSummary(rep.sketch, summary)) {
             revert ITaskHub.TaskHubSummaryContradictsSketch(taskId);
         }
-        v.resultSha256 = rep.resultSha256;
-        v.summaryHash = rep.summaryHash;
-        v.representative = cs[slotOf[representative]].worker;
-        (uint256 memberBits, uint256 evidenceBits, uint256 members) =
-            _judge(openings, representative, _tolerance(t.modelId));
-        if (members < t.quorum) revert ITaskHub.TaskHubToleranceQuorumNotReached(taskId, members, t.quorum);
-        _layOut(v, cs, t.commits, slotOf, memberBits, evidenceBits, members);
     }
 
     /// @dev The fourth argument (bytes) of `args`, read where abi.decode would read it.
@@ -93,8 +104,12 @@ contract SketchJudge {
         return args[start:start + uint256(bytes32(args[offset:start]))];
     }
 
-    function _tolerance(uint32 modelId) private view returns (Tolerance memory tol) {
-        (, tol) = modelRegistry.toleranceOf(modelId);
+    /// @dev The model's rule; a task reconciles only on a model with one (revealSketch checks it), so
+    /// none here means the registry answers otherwise than it did: refused.
+    function _tolerance(uint256 taskId, uint32 modelId) private view returns (Tolerance memory tol) {
+        bool set;
+        (set, tol) = modelRegistry.toleranceOf(modelId);
+        if (!set) revert ITaskHub.TaskHubNoTolerance(taskId, modelId);
     }
 
     /// @dev Fills the verdict's sets from the judgement over openings (opening k is at slot slotOf[k]).
@@ -107,9 +122,9 @@ contract SketchJudge {
         uint256 evidenceBits,
         uint256 members
     ) private pure {
-        uint256 memberSlots;
-        uint256 outlierSlots;
-        uint256 outliers;
+        uint256 memberSlots = 0;
+        uint256 outlierSlots = 0;
+        uint256 outliers = 0;
         for (uint256 k; k < slotOf.length; ++k) {
             if ((memberBits >> k) & 1 != 0) memberSlots |= 1 << slotOf[k];
             if ((evidenceBits >> k) & 1 != 0) {
@@ -130,9 +145,9 @@ contract SketchJudge {
         uint256 memberSlots,
         uint256 outlierSlots
     ) private pure {
-        uint256 m;
-        uint256 wi;
-        uint256 oi;
+        uint256 m = 0;
+        uint256 wi = 0;
+        uint256 oi = 0;
         for (uint256 i; i < cs.length; ++i) {
             ITaskHub.ContributionState s = cs[i].state;
             if (s == ITaskHub.ContributionState.Drawn) continue;
@@ -158,7 +173,7 @@ contract SketchJudge {
     ) private pure returns (uint256[] memory slotOf) {
         uint256 n = openings.length;
         slotOf = new uint256[](n);
-        uint256 k;
+        uint256 k = 0;
         for (uint256 i; i < cs.length; ++i) {
             if (cs[i].state != ITaskHub.ContributionState.Revealed) continue;
             address w = cs[i].worker;
@@ -185,7 +200,7 @@ contract SketchJudge {
         members = 1;
         for (uint256 k; k < n; ++k) {
             if (k == representative) continue;
-            (bool agree,) = SketchRule.compare(rep, openings[k].sketch, t);
+            bool agree = SketchRule.agrees(rep, openings[k].sketch, t);
             if (agree) {
                 memberBits |= 1 << k;
                 ++members;
@@ -196,7 +211,7 @@ contract SketchJudge {
             bool evidence = true;
             for (uint256 j; j < n && evidence; ++j) {
                 if (j == representative || (memberBits >> j) & 1 == 0) continue;
-                (bool agree,) = SketchRule.compare(openings[j].sketch, openings[k].sketch, t);
+                bool agree = SketchRule.agrees(openings[j].sketch, openings[k].sketch, t);
                 evidence = !agree;
             }
             if (evidence) evidenceBits |= 1 << k;

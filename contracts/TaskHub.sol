@@ -813,7 +813,7 @@ contract TaskHub is ITaskHub, ReentrancyGuardTransient {
     function _checkInput(bytes calldata input) private pure {
         uint256 len = input.length;
         if (len > MAX_INPUT_BYTES) revert TaskHubInputTooLong(len, MAX_INPUT_BYTES);
-        uint256 schemeLen;
+        uint256 schemeLen = 0;
         if (len >= 7 && bytes7(input[0:7]) == bytes7("ipfs://")) schemeLen = 7;
         else if (len >= 8 && bytes8(input[0:8]) == bytes8("https://")) schemeLen = 8;
         else revert TaskHubInputSchemeInvalid();

@@ -243,11 +243,18 @@ library SketchRule {
         }
     }
 
-    /// @notice The detection count of a well-formed sketch in calldata; reverts with
-    /// SketchRuleMalformed when its length does not match its count or the count is above 16.
-    function checkFormat(bytes calldata s) internal pure returns (uint256 n) {
+    /// @notice Whether `a` and `b` agree under `t` (compare's verdict without its distance).
+    function agrees(bytes memory a, bytes memory b, Tolerance memory t) internal pure returns (bool) {
+        (bool agree, uint256 distance) = compare(a, b, t);
+        // compare gives a distance within the tolerance exactly when it agrees.
+        return agree && distance <= WITHIN;
+    }
+
+    /// @notice Reverts with SketchRuleMalformed unless the sketch in calldata is well formed: its length
+    /// matches its count (byte 65) and the count is at most 16.
+    function checkFormat(bytes calldata s) internal pure {
         if (s.length < HEADER_BYTES) revert SketchRuleMalformed(s.length);
-        n = uint8(s[65]);
+        uint256 n = uint8(s[65]);
         if (n > MAX_DETECTIONS || s.length != HEADER_BYTES + n * DETECTION_BYTES) {
             revert SketchRuleMalformed(s.length);
         }
