@@ -929,7 +929,18 @@ fn quorum(t: &TaskAudit, evs: &[EventLog]) -> Check {
 async fn tolerance(t: &TaskAudit, evs: &[EventLog], cx: &Context<'_>) -> anyhow::Result<Check> {
     use crate::worker::tolerant;
     if !t.reconciliation && t.tolerant.is_none() {
-        return Ok(skip("tolerance", "the exact path (no tolerant fallback)"));
+        // The exact path: with a consensus no sketch has a place (revealSketch is refused then).
+        if t.consensus.is_none() {
+            return Ok(skip("tolerance", "no consensus and no tolerant fallback"));
+        }
+        let mut b = Builder::new("tolerance");
+        if !t.sketches.is_empty() {
+            b.fail(format!(
+                "{} sketch(es) revealed although the commits reached a consensus",
+                t.sketches.len()
+            ));
+        }
+        return Ok(b.done("the exact path: Q equal hashes, no fallback opened, no sketch revealed"));
     }
     let mut b = Builder::new("tolerance");
     let opened = find(evs, |e| {
